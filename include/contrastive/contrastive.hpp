@@ -1,0 +1,11 @@
+// The one include: metrics, losses, mining and the gradient checker.
+#pragma once
+
+#include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+#include "contrastive/metrics/cosine.hpp"
+#include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/euclidean.hpp"
+#include "contrastive/metrics/squared_euclidean.hpp"
+#include "contrastive/testing/gradient_check.hpp"

@@ -1,0 +1,86 @@
+// What a loss returns, how its terms are reduced, and how a caller asks for
+// the value alone or for the gradient in a buffer it owns.
+#pragma once
+
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+
+#include <type_traits>
+#include <vector>
+
+namespace contrastive {
+
+// How per-term losses become the loss value.
+enum class Reduction {
+  Mean,         // average over all terms (pairs, triplets, anchors: see each loss)
+  Sum,          // sum over all terms
+  MeanNonZero,  // average over terms with positive loss (pytorch-metric-learning's AvgNonZeroReducer)
+};
+
+// Value plus gradient, in the spirit of Ceres's cost functions: grad[k] is
+// dL/d(k-th embedding argument), shaped like that argument.
+template <class Scalar>
+struct LossResult {
+  Scalar value = Scalar(0);
+  std::vector<RowMatrix<Scalar>> grad;
+  // The per-term losses before reduction; each loss documents what a term is.
+  Vector<Scalar> terms;
+};
+
+// Pass `contrastive::value_only` as the last argument to get the loss value
+// without any backward work.
+struct ValueOnly {};
+constexpr ValueOnly value_only{};
+
+namespace detail {
+
+// reduce(): the value of a reduction over `count` terms whose sum is `sum`, of
+// which `positive` are > 0, and the weight each term's gradient gets.
+template <class Scalar>
+struct Reduced {
+  Scalar value;
+  Scalar weight;  // d value / d term
+};
+
+template <class Scalar>
+Reduced<Scalar> reduce(Reduction reduction, Scalar sum, Index count, Index positive) {
+  Index divisor = 1;
+  switch (reduction) {
+    case Reduction::Sum: divisor = 1; break;
+    case Reduction::Mean: divisor = count; break;
+    case Reduction::MeanNonZero: divisor = positive; break;
+  }
+  // Empty sets give loss 0 and zero gradient, never 0/0.
+  if (divisor == 0) return {Scalar(0), Scalar(0)};
+  const Scalar weight = Scalar(1) / static_cast<Scalar>(divisor);
+  return {sum * weight, weight};
+}
+
+template <class G>
+struct is_resizable : std::is_base_of<Eigen::PlainObjectBase<G>, G> {};
+
+// A caller-owned gradient buffer must already have the input's shape, unless
+// it is a plain matrix we may resize. Checked before any work is done.
+template <class G>
+void require_gradient_output(const char* function, const char* argument,
+                             const Eigen::MatrixBase<G>& out, Index rows, Index cols) {
+  if (is_resizable<G>::value) return;
+  if (out.rows() != rows || out.cols() != cols) {
+    fail(function, std::string("gradient output '") + argument + "' is " +
+                       shape_of(out.rows(), out.cols()) + " but must be " + shape_of(rows, cols) +
+                       ", the shape of the embeddings it belongs to");
+  }
+}
+
+// Eigen's idiom for writable expression arguments (Map, Block): take them by
+// const reference and cast the constness away.
+template <class G, class Scalar>
+void write_gradient(const Eigen::MatrixBase<G>& out, const RowMatrix<Scalar>& grad) {
+  static_assert(std::is_same<typename G::Scalar, Scalar>::value,
+                "contrastive: the gradient output must have the embeddings' Scalar type");
+  Eigen::MatrixBase<G>& target = const_cast<Eigen::MatrixBase<G>&>(out);
+  target.derived() = grad;
+}
+
+}  // namespace detail
+}  // namespace contrastive

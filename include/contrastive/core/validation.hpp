@@ -1,0 +1,133 @@
+// Input checks shared by every public function. Each check throws
+// std::invalid_argument whose message names the function, the argument and
+// the sizes or the first offending row, so a caller can act on it. Public
+// functions run all their checks before they write anything.
+#pragma once
+
+#include "contrastive/core/types.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace contrastive {
+namespace detail {
+
+[[noreturn]] inline void fail(const char* function, const std::string& what) {
+  throw std::invalid_argument(std::string("contrastive::") + function + ": " + what);
+}
+
+inline std::string shape_of(Index rows, Index cols) {
+  return std::to_string(rows) + " x " + std::to_string(cols);
+}
+
+// Embeddings need at least one column once they have a row, and finite values.
+template <class Scalar>
+void require_embeddings(const char* function, const char* argument, const ConstRowRef<Scalar>& X) {
+  if (X.rows() > 0 && X.cols() == 0) {
+    fail(function, std::string("argument '") + argument + "' has " + std::to_string(X.rows()) +
+                       " rows but 0 columns; embeddings need at least one column");
+  }
+  if (X.allFinite()) return;
+  for (Index i = 0; i < X.rows(); ++i) {
+    for (Index j = 0; j < X.cols(); ++j) {
+      const Scalar v = X(i, j);
+      if (!std::isfinite(v)) {
+        std::ostringstream msg;
+        msg << "argument '" << argument << "' (" << shape_of(X.rows(), X.cols())
+            << ") has a non-finite value (" << v << ") at row " << i << ", column " << j;
+        fail(function, msg.str());
+      }
+    }
+  }
+}
+
+template <class Scalar>
+void require_finite_vector(const char* function, const char* argument, const Vector<Scalar>& v) {
+  if (v.allFinite()) return;
+  for (Index i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v(i))) {
+      std::ostringstream msg;
+      msg << "argument '" << argument << "' (length " << v.size() << ") has a non-finite value ("
+          << v(i) << ") at index " << i;
+      fail(function, msg.str());
+    }
+  }
+}
+
+template <class A, class B>
+void require_same_shape(const char* function, const char* a_name, const A& a, const char* b_name,
+                        const B& b) {
+  if (a.rows() != b.rows() || a.cols() != b.cols()) {
+    fail(function, std::string("arguments '") + a_name + "' (" + shape_of(a.rows(), a.cols()) +
+                       ") and '" + b_name + "' (" + shape_of(b.rows(), b.cols()) +
+                       ") must have the same shape");
+  }
+}
+
+template <class A, class B>
+void require_same_cols(const char* function, const char* a_name, const A& a, const char* b_name,
+                       const B& b) {
+  if (a.cols() != b.cols() && a.rows() > 0 && b.rows() > 0) {
+    fail(function, std::string("arguments '") + a_name + "' (" + shape_of(a.rows(), a.cols()) +
+                       ") and '" + b_name + "' (" + shape_of(b.rows(), b.cols()) +
+                       ") must have the same number of columns (embedding dimension)");
+  }
+}
+
+inline void require_length(const char* function, const char* argument, Index length,
+                           Index expected, const char* expected_what) {
+  if (length != expected) {
+    fail(function, std::string("argument '") + argument + "' has length " +
+                       std::to_string(length) + " but " + expected_what + " has " +
+                       std::to_string(expected) + " rows; one entry per row is needed");
+  }
+}
+
+// Labels of any integer Eigen vector type, checked against the row count.
+template <class LabelsDerived>
+LabelVector to_labels(const char* function, const char* argument,
+                      const Eigen::DenseBase<LabelsDerived>& labels, Index rows,
+                      const char* rows_of = "the embedding matrix") {
+  static_assert(std::is_integral<typename LabelsDerived::Scalar>::value,
+                "contrastive: labels must be an integer vector (e.g. Eigen::VectorXi, or "
+                "Eigen::Map<const Eigen::VectorXi> over a std::vector<int>)");
+  if (labels.rows() != 1 && labels.cols() != 1 && labels.size() != 0) {
+    fail(function, std::string("argument '") + argument + "' must be a vector, got " +
+                       shape_of(labels.rows(), labels.cols()));
+  }
+  require_length(function, argument, labels.size(), rows, rows_of);
+  LabelVector out(labels.size());
+  for (Index i = 0; i < labels.size(); ++i) {
+    out(i) = static_cast<Label>(labels.derived().coeff(i));
+  }
+  return out;
+}
+
+inline void require_finite_scalar(const char* function, const char* argument, double value) {
+  if (!std::isfinite(value)) {
+    fail(function, std::string("argument '") + argument + "' must be finite, got " +
+                       std::to_string(value));
+  }
+}
+
+inline void require_positive(const char* function, const char* argument, double value) {
+  require_finite_scalar(function, argument, value);
+  if (!(value > 0)) {
+    fail(function, std::string("argument '") + argument + "' must be > 0, got " +
+                       std::to_string(value));
+  }
+}
+
+inline void require_non_negative(const char* function, const char* argument, double value) {
+  require_finite_scalar(function, argument, value);
+  if (value < 0) {
+    fail(function, std::string("argument '") + argument + "' must be >= 0, got " +
+                       std::to_string(value));
+  }
+}
+
+}  // namespace detail
+}  // namespace contrastive

@@ -1,0 +1,44 @@
+// The interface every metric policy provides, implemented once for the three
+// Gram-based metrics. A custom metric is a struct with the same static members.
+#pragma once
+
+#include "contrastive/metrics/pairwise_kernel.hpp"
+
+namespace contrastive {
+namespace detail {
+
+template <MetricKind Kind>
+struct GramMetric {
+  static constexpr MetricKind kind = Kind;
+
+  // Distances between every row of X and every row of Y (Y is X when symmetric).
+  template <class Scalar>
+  static PairwiseForward<Scalar> pairwise(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& Y,
+                                          bool symmetric) {
+    return pairwise_forward<Kind, Scalar>(X, Y, symmetric);
+  }
+
+  // dL/dX (and dL/dY when dY is given and the forward was not symmetric) from dL/dD.
+  template <class Scalar>
+  static void pairwise_backward(const PairwiseForward<Scalar>& forward, const ConstRowRef<Scalar>& X,
+                                const ConstRowRef<Scalar>& Y, const RowMatrix<Scalar>& dD,
+                                RowMatrix<Scalar>& dX, RowMatrix<Scalar>* dY) {
+    detail::pairwise_backward<Kind, Scalar>(forward, X, Y, dD, dX, dY);
+  }
+
+  // Distance between row i of A and row i of B, for every i.
+  template <class Scalar>
+  static Vector<Scalar> rowwise(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B) {
+    return rowwise_forward<Kind, Scalar>(A, B);
+  }
+
+  template <class Scalar>
+  static void rowwise_backward(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B,
+                               const Vector<Scalar>& d, const Vector<Scalar>& dd,
+                               RowMatrix<Scalar>& dA, RowMatrix<Scalar>& dB) {
+    detail::rowwise_backward<Kind, Scalar>(A, B, d, dd, dA, dB);
+  }
+};
+
+}  // namespace detail
+}  // namespace contrastive
