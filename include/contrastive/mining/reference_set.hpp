@@ -1,0 +1,153 @@
+// Where the miners and counters get their distances: the batch against itself,
+// or anchors X (with labels) against a separate reference set R (with its own
+// labels): a memory bank or a gallery, as pytorch-metric-learning's ref_emb.
+//
+// Batch form: one symmetric N x N distance matrix; a positive of anchor a is
+// any other row with a's label (a itself is never its own positive).
+// Reference form: the anchors are processed in blocks of rows, each block's
+// distances pairwise_distance<Metric>(X_block, R) computed and consumed before
+// the next, so memory stays O(block x M) instead of O(N x M). A positive of
+// anchor a is any reference row with a's label, with no self-exclusion (PML's
+// semantics when ref_emb is given): with R = X that includes row a itself at
+// distance 0, unless ReferenceOptions::exclude_same_index is set.
+#pragma once
+
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace contrastive {
+
+struct ReferenceOptions {
+  // Bytes for one block of anchor-to-reference distances (block rows x M scalars).
+  std::size_t memory_budget_bytes = std::size_t(64) << 20;
+  // Rows per block; 0 derives it from memory_budget_bytes. Tests force tiny blocks.
+  Index block_rows = 0;
+  // For R = X: skip reference row i for anchor i (needs as many reference rows as anchors).
+  bool exclude_same_index = false;
+};
+
+namespace detail {
+
+// A reference row as seen from one anchor.
+template <class Scalar>
+struct Candidate {
+  Scalar distance;
+  Index index;
+};
+
+// Order by distance, ties by index, so every choice is deterministic.
+template <class Scalar>
+bool closer(const Candidate<Scalar>& a, const Candidate<Scalar>& b) {
+  return a.distance < b.distance || (a.distance == b.distance && a.index < b.index);
+}
+
+// One anchor's positives and negatives, each in increasing reference-row order.
+// The vectors are reused from anchor to anchor: no allocation per pair.
+template <class Scalar>
+struct AnchorCandidates {
+  Index anchor = 0;
+  std::vector<Candidate<Scalar>> positives;
+  std::vector<Candidate<Scalar>> negatives;
+};
+
+template <class Scalar>
+void gather_candidates(Index anchor, Label label, const Scalar* distances, const LabelVector& ref_labels,
+                       Index self, AnchorCandidates<Scalar>& out) {
+  out.anchor = anchor;
+  out.positives.clear();
+  out.negatives.clear();
+  for (Index j = 0; j < ref_labels.size(); ++j) {
+    if (j == self) continue;
+    const Candidate<Scalar> c{distances[j], j};
+    if (ref_labels(j) == label) {
+      out.positives.push_back(c);
+    } else {
+      out.negatives.push_back(c);
+    }
+  }
+}
+
+inline Index block_rows_for(const ReferenceOptions& options, Index references, std::size_t scalar_size) {
+  if (options.block_rows > 0) return options.block_rows;
+  const std::size_t row_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(references) * scalar_size);
+  return std::max<Index>(1, static_cast<Index>(options.memory_budget_bytes / row_bytes));
+}
+
+// The validated inputs of one mining call and the loop over its anchors.
+template <class Metric, class Scalar>
+struct AnchorSource {
+  const ConstRowRef<Scalar>& X;
+  const LabelVector& labels;
+  const ConstRowRef<Scalar>* R;        // null: the batch against itself
+  const LabelVector* ref_labels;       // null with R
+  ReferenceOptions reference;
+
+  Index anchors() const { return X.rows(); }
+  Index references() const { return R ? R->rows() : X.rows(); }
+
+  // Calls visit(const AnchorCandidates<Scalar>&) for every anchor in increasing order.
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    AnchorCandidates<Scalar> candidates;
+    if (!R) {
+      const RowMatrix<Scalar> D = Metric::template pairwise<Scalar>(X, X, true).distances;
+      for (Index i = 0; i < X.rows(); ++i) {
+        gather_candidates<Scalar>(i, labels(i), D.row(i).data(), labels, i, candidates);
+        visit(static_cast<const AnchorCandidates<Scalar>&>(candidates));
+      }
+      return;
+    }
+    if (X.rows() == 0 || R->rows() == 0) {
+      // No reference rows: every anchor has empty candidate lists.
+      for (Index i = 0; i < X.rows(); ++i) {
+        gather_candidates<Scalar>(i, labels(i), static_cast<const Scalar*>(nullptr), *ref_labels, -1,
+                                  candidates);
+        visit(static_cast<const AnchorCandidates<Scalar>&>(candidates));
+      }
+      return;
+    }
+    const Index block = block_rows_for(reference, R->rows(), sizeof(Scalar));
+    for (Index start = 0; start < X.rows(); start += block) {
+      const Index rows = std::min(block, X.rows() - start);
+      const ConstRowRef<Scalar> X_block(X.middleRows(start, rows));
+      const RowMatrix<Scalar> D = Metric::template pairwise<Scalar>(X_block, *R, false).distances;
+      for (Index r = 0; r < rows; ++r) {
+        const Index i = start + r;
+        gather_candidates<Scalar>(i, labels(i), D.row(r).data(), *ref_labels,
+                                  reference.exclude_same_index ? i : -1, candidates);
+        visit(static_cast<const AnchorCandidates<Scalar>&>(candidates));
+      }
+    }
+  }
+};
+
+// Checks of the batch form: embeddings and one label per row.
+template <class Scalar, class L>
+LabelVector batch_labels(const char* function, const ConstRowRef<Scalar>& X, const Eigen::DenseBase<L>& labels) {
+  require_embeddings<Scalar>(function, "X", X);
+  return to_labels(function, "labels", labels, X.rows());
+}
+
+// Checks of the reference form: both embedding sets, their labels, the options.
+template <class Scalar>
+void require_reference(const char* function, const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& R,
+                       const ReferenceOptions& options) {
+  require_embeddings<Scalar>(function, "R", R);
+  require_same_cols(function, "X", X, "R", R);
+  if (options.block_rows < 0) {
+    fail(function, "ReferenceOptions::block_rows must be >= 0 (0 = from the memory budget), got " +
+                       std::to_string(options.block_rows));
+  }
+  if (options.exclude_same_index && X.rows() != R.rows()) {
+    fail(function, "ReferenceOptions::exclude_same_index is for R = X, but X has " +
+                       std::to_string(X.rows()) + " rows and R has " + std::to_string(R.rows()));
+  }
+}
+
+}  // namespace detail
+}  // namespace contrastive
