@@ -1,0 +1,167 @@
+// Command-line flags of train_digits: --name value or --name=value. Anything
+// malformed throws UsageError, which main() reports with the usage text.
+#pragma once
+
+#include <cerrno>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#ifndef CONTRASTIVE_DIGITS_CSV
+#define CONTRASTIVE_DIGITS_CSV "examples/data/digits.csv"
+#endif
+
+namespace digits {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class LossKind { BatchHard, SemiHard, BatchAll, Contrastive, Margin, SupCon };
+enum class MetricKind { Euclidean, SquaredEuclidean, Cosine };
+
+struct Flags {
+  bool help = false;
+  LossKind loss = LossKind::BatchHard;
+  MetricKind metric = MetricKind::Euclidean;
+  long dim = 16;
+  long hidden = 64;
+  long epochs = 30;
+  long p = 10;
+  long k = 8;
+  long batches = 0;  // per epoch; 0 = enough to see every training sample about once
+  double lr = 3e-3;
+  std::optional<double> margin;  // per-loss default, see margin_or_default()
+  double temperature = 0.1;
+  bool normalize = true;
+  unsigned seed = 1;
+  std::string out = "digits_embedding.svg";
+  std::string data = CONTRASTIVE_DIGITS_CSV;
+
+  // Triplet margin, contrastive neg_margin, or margin-loss alpha.
+  double margin_or_default() const {
+    if (margin) return *margin;
+    return loss == LossKind::Contrastive ? 1.0 : 0.2;
+  }
+};
+
+inline const char* usage() {
+  return "usage: train_digits [flags]\n"
+         "Trains a small MLP embedding of the UCI 8x8 digits with a contrastive loss\n"
+         "and reports held-out Recall@1 (1-nearest-neighbour accuracy).\n"
+         "\n"
+         "  --loss NAME        batch-hard (default), semi-hard, batch-all, contrastive,\n"
+         "                     margin, supcon\n"
+         "  --metric NAME      euclidean (default), squared, cosine\n"
+         "  --dim N            embedding size (default 16)\n"
+         "  --hidden N         hidden layer width (default 64)\n"
+         "  --epochs N         training epochs (default 30)\n"
+         "  --p N, --k N       batches of P classes x K samples (default 10 x 8)\n"
+         "  --batches N        batches per epoch (default: train size / (P K))\n"
+         "  --lr X             Adam learning rate (default 0.003)\n"
+         "  --margin X         triplet margin / contrastive neg_margin / margin-loss alpha\n"
+         "                     (default 0.2 / 1.0 / 0.2)\n"
+         "  --temperature X    supcon temperature (default 0.1)\n"
+         "  --normalize on|off L2-normalise the embeddings (default on)\n"
+         "  --seed N           seed of the split, the initialisation and the batches (default 1)\n"
+         "  --out FILE         SVG of the held-out embeddings (default digits_embedding.svg)\n"
+         "  --data FILE        digits CSV (default: the copy in examples/data)\n"
+         "  --help             this text\n";
+}
+
+namespace detail {
+
+inline long parse_integer(const std::string& flag, const std::string& text, long lo, long hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || end != text.c_str() + text.size() || errno != 0 || value < lo || value > hi) {
+    throw UsageError(flag + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
+                     ", got '" + text + "'");
+  }
+  return value;
+}
+
+inline double parse_positive(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || errno != 0 || !(value > 0) ||
+      value > 1e6) {
+    throw UsageError(flag + " needs a positive number, got '" + text + "'");
+  }
+  return value;
+}
+
+}  // namespace detail
+
+inline Flags parse_flags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string name = argv[i];
+    std::optional<std::string> value;
+    if (name.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + name + "'");
+    const std::size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (name == "--help") {
+      f.help = true;
+      continue;
+    }
+    if (!value) {
+      if (i + 1 >= argc) throw UsageError(name + " needs a value");
+      value = argv[++i];
+    }
+    const std::string& v = *value;
+    if (name == "--loss") {
+      if (v == "batch-hard") f.loss = LossKind::BatchHard;
+      else if (v == "semi-hard") f.loss = LossKind::SemiHard;
+      else if (v == "batch-all") f.loss = LossKind::BatchAll;
+      else if (v == "contrastive") f.loss = LossKind::Contrastive;
+      else if (v == "margin") f.loss = LossKind::Margin;
+      else if (v == "supcon") f.loss = LossKind::SupCon;
+      else throw UsageError("unknown --loss '" + v + "'");
+    } else if (name == "--metric") {
+      if (v == "euclidean") f.metric = MetricKind::Euclidean;
+      else if (v == "squared") f.metric = MetricKind::SquaredEuclidean;
+      else if (v == "cosine") f.metric = MetricKind::Cosine;
+      else throw UsageError("unknown --metric '" + v + "'");
+    } else if (name == "--normalize") {
+      if (v == "on") f.normalize = true;
+      else if (v == "off") f.normalize = false;
+      else throw UsageError("--normalize takes on or off, got '" + v + "'");
+    } else if (name == "--dim") {
+      f.dim = detail::parse_integer(name, v, 1, 4096);
+    } else if (name == "--hidden") {
+      f.hidden = detail::parse_integer(name, v, 1, 4096);
+    } else if (name == "--epochs") {
+      f.epochs = detail::parse_integer(name, v, 0, 100000);
+    } else if (name == "--p") {
+      f.p = detail::parse_integer(name, v, 2, 10);
+    } else if (name == "--k") {
+      f.k = detail::parse_integer(name, v, 2, 100);
+    } else if (name == "--batches") {
+      f.batches = detail::parse_integer(name, v, 1, 1000000);
+    } else if (name == "--seed") {
+      f.seed = static_cast<unsigned>(detail::parse_integer(name, v, 0, 2147483647));
+    } else if (name == "--lr") {
+      f.lr = detail::parse_positive(name, v);
+    } else if (name == "--margin") {
+      f.margin = detail::parse_positive(name, v);
+    } else if (name == "--temperature") {
+      f.temperature = detail::parse_positive(name, v);
+    } else if (name == "--out") {
+      f.out = v;
+    } else if (name == "--data") {
+      f.data = v;
+    } else {
+      throw UsageError("unknown flag '" + name + "'");
+    }
+  }
+  return f;
+}
+
+}  // namespace digits
