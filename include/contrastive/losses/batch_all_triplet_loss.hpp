@@ -1,0 +1,184 @@
+// Batch-all triplet loss: every valid triplet of the batch.
+//
+//   valid (a, p, n): y_a = y_p, a != p, y_n != y_a
+//   loss = reduce over valid triplets of [d(a,p) - d(a,n) + margin]+
+//     Reduction::MeanNonZero: divide by the number of triplets with positive loss
+//     Reduction::Mean (default): divide by the number of valid triplets
+//     Reduction::Sum
+//
+// Terms: one per anchor (length N): the summed hinge of the anchor's valid
+// triplets, 0 for an anchor without a positive or a negative. A triplet whose
+// hinge is exactly 0 is inactive (no loss, no gradient, not counted by
+// MeanNonZero). No valid triplet: loss 0, zero gradient. options.soft and
+// options.swap are rejected (invalid_argument): the softplus does not
+// decompose over an anchor's sorted distances.
+//
+// Reproducing other libraries:
+// - pytorch-metric-learning TripletMarginLoss(margin=0.05) without a miner
+//   (all triplets, AvgNonZeroReducer): margin = 0.05, Reduction::MeanNonZero.
+//   Its default LpDistance normalises the embeddings: pass unit rows.
+// - TensorFlow Addons / PyTorch have no batch-all loss.
+//
+// Algorithm, O(N^2 log K) beyond the two products, never enumerating
+// triplets: per anchor, sort the smaller side (usually its K-1 positives)
+// ascending; each element of the other side binary-searches the sorted side
+// for the triplets it makes active (a suffix of the sorted positives, or a
+// prefix of the sorted negatives). Suffix/prefix sums give the summed hinge;
+// the number found is the negative's (positive's) dL/dD; a difference array
+// over the sorted order with a running sum gives the other side's.
+#pragma once
+
+#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/loss_result.hpp"
+#include "contrastive/losses/detail/triplet_common.hpp"
+#include "contrastive/losses/triplet_options.hpp"
+#include "contrastive/metrics/distance.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+template <class Metric, class Scalar>
+Scalar batch_all_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                              const TripletOptions& options, Gradients<Scalar>* grads,
+                              Vector<Scalar>* terms) {
+  const char* fn = "batch_all_triplet_loss";
+  require_embeddings<Scalar>(fn, "X", X);
+  require_triplet_options(fn, options, false, false);
+
+  const Index n = X.rows();
+  const Scalar margin = static_cast<Scalar>(options.margin);
+  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
+    if (terms) terms->setZero(n);
+    AnchorSides<Scalar> sides(n);
+    std::vector<Scalar> partial_sums;      // suffix sums of sorted positives / prefix sums of sorted negatives
+    std::vector<Index> activations;        // difference array over the sorted side
+    partial_sums.reserve(static_cast<std::size_t>(n) + 1);
+    activations.reserve(static_cast<std::size_t>(n) + 1);
+    Scalar sum(0);
+    Index valid = 0, active = 0;
+    for (Index a = 0; a < n; ++a) {
+      sides.split(a, D.row(a), labels);
+      auto& pos = sides.positives;
+      auto& neg = sides.negatives;
+      if (pos.empty() || neg.empty()) continue;
+      const Index kp = static_cast<Index>(pos.size());
+      const Index kn = static_cast<Index>(neg.size());
+      valid += kp * kn;
+      Scalar anchor_sum(0);
+      if (dD) activations.assign(static_cast<std::size_t>(std::min(kp, kn)) + 1, 0);
+      if (kp <= kn) {
+        std::sort(pos.begin(), pos.end(), ranked_less<Scalar>);
+        partial_sums.assign(pos.size() + 1, Scalar(0));
+        for (std::size_t t = pos.size(); t-- > 0;) partial_sums[t] = partial_sums[t + 1] + pos[t].distance;
+        for (const RankedDistance<Scalar>& e : neg) {
+          const Scalar v = e.distance;
+          // The hinge grows with d_ap, so the inactive positives form a prefix.
+          const auto first_active = std::partition_point(pos.begin(), pos.end(), [&](const RankedDistance<Scalar>& q) {
+            return !(q.distance - v + margin > Scalar(0));
+          });
+          const std::size_t j = static_cast<std::size_t>(first_active - pos.begin());
+          const Index c = kp - static_cast<Index>(j);
+          if (c == 0) continue;
+          anchor_sum += partial_sums[j] - static_cast<Scalar>(c) * (v - margin);
+          active += c;
+          if (dD) {
+            (*dD)(a, e.index) = -static_cast<Scalar>(c);
+            ++activations[j];
+          }
+        }
+        if (dD) {
+          Index running = 0;
+          for (std::size_t t = 0; t < pos.size(); ++t) {
+            running += activations[t];
+            (*dD)(a, pos[t].index) = static_cast<Scalar>(running);
+          }
+        }
+      } else {
+        std::sort(neg.begin(), neg.end(), ranked_less<Scalar>);
+        partial_sums.assign(neg.size() + 1, Scalar(0));
+        for (std::size_t t = 0; t < neg.size(); ++t) partial_sums[t + 1] = partial_sums[t] + neg[t].distance;
+        for (const RankedDistance<Scalar>& e : pos) {
+          const Scalar s = e.distance;
+          // The hinge falls with d_an, so the active negatives form a prefix.
+          const auto end_active = std::partition_point(neg.begin(), neg.end(), [&](const RankedDistance<Scalar>& q) {
+            return s - q.distance + margin > Scalar(0);
+          });
+          const std::size_t j = static_cast<std::size_t>(end_active - neg.begin());
+          const Index c = static_cast<Index>(j);
+          if (c == 0) continue;
+          anchor_sum += static_cast<Scalar>(c) * (s + margin) - partial_sums[j];
+          active += c;
+          if (dD) {
+            (*dD)(a, e.index) = static_cast<Scalar>(c);
+            ++activations[j];
+          }
+        }
+        if (dD) {
+          // Negative t is active for every positive whose prefix ends beyond t.
+          Index running = 0;
+          for (std::size_t t = neg.size(); t-- > 0;) {
+            running += activations[t + 1];
+            (*dD)(a, neg[t].index) = -static_cast<Scalar>(running);
+          }
+        }
+      }
+      if (terms) (*terms)(a) = anchor_sum;
+      sum += anchor_sum;
+    }
+    const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, valid, active);
+    if (dD) *dD *= reduced.weight;
+    return reduced.value;
+  };
+  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
+}
+
+}  // namespace detail
+
+template <class Metric = Euclidean, class DX, class L>
+LossResult<typename DX::Scalar> batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X,
+                                                       const Eigen::DenseBase<L>& labels,
+                                                       const TripletOptions& options = {}) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = detail::to_labels("batch_all_triplet_loss", "labels", labels, x.rows());
+  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::batch_all_triplet_eval<Metric, Scalar>(x, y, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class L>
+typename DX::Scalar batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X,
+                                           const Eigen::DenseBase<L>& labels,
+                                           const TripletOptions& options, ValueOnly) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = detail::to_labels("batch_all_triplet_loss", "labels", labels, x.rows());
+  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::batch_all_triplet_eval<Metric, Scalar>(x, y, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class L, class G>
+typename DX::Scalar batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X,
+                                           const Eigen::DenseBase<L>& labels,
+                                           const TripletOptions& options,
+                                           const Eigen::MatrixBase<G>& grad_out) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = detail::to_labels("batch_all_triplet_loss", "labels", labels, x.rows());
+  return detail::evaluate_into<Scalar>(
+      "batch_all_triplet_loss",
+      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+        return detail::batch_all_triplet_eval<Metric, Scalar>(x, y, options, g, t);
+      },
+      {std::make_pair(x.rows(), x.cols())}, grad_out);
+}
+
+}  // namespace contrastive

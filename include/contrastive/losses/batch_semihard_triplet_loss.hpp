@@ -1,0 +1,179 @@
+// Semi-hard triplet loss (Schroff et al. 2015, FaceNet), TensorFlow Addons
+// semantics: one triplet per ordered positive pair.
+//
+//   for each (a, p), a != p, y_a = y_p:
+//     n*(a, p) = the negative closest to a with d(a, n) > d(a, p);
+//                if there is none, the negative farthest from a
+//     term(a, p) = [d(a,p) - d(a,n*) + margin]+    (options.soft: softplus(d(a,p) - d(a,n*)))
+//   loss = reduce over the positive pairs: Reduction::Mean (default, TFA divides
+//          by the number of positive pairs), Sum or MeanNonZero.
+//
+// The choice of n* does not depend on the margin. Ties in d(a, n) pick the
+// lowest index. An anchor with no negative at all (only possible in a
+// single-class batch) has no triplet: its pairs are skipped, not counted by
+// Mean, so a single-class batch gives loss 0 and zero gradient. (TFA's masked
+// maximum gives such an anchor d(a,n*) = 0, i.e. term d(a,p) + margin.)
+// Terms: one per positive pair of an anchor that has a negative, ordered by
+// anchor, then by positive index. options.swap is rejected (invalid_argument).
+//
+// Reproducing other libraries:
+// - TensorFlow Addons tfa.losses.triplet_semihard_loss(margin, distance_metric):
+//   Metric = Euclidean ("L2", TFA's default), SquaredEuclidean ("squared-L2");
+//   same margin, Reduction::Mean. Identical for every batch with two or more
+//   classes (TFA returns NaN when there is no positive pair; we return 0).
+// - pytorch-metric-learning's TripletMarginMiner(type_of_triplets="semihard")
+//   selects all semi-hard triplets, not one per pair: use mine_triplets and the
+//   index form of triplet_margin_loss instead.
+//
+// Algorithm, O(N^2 log K) beyond the two products: per anchor, sort the
+// smaller side ascending. Positives sorted: each negative binary-searches the
+// positives strictly below it and records itself in that bucket (keeping the
+// smallest); a suffix minimum over the buckets gives every positive its
+// closest larger negative. Negatives sorted: each positive binary-searches the
+// first negative strictly above it.
+#pragma once
+
+#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/loss_result.hpp"
+#include "contrastive/losses/detail/triplet_common.hpp"
+#include "contrastive/losses/triplet_options.hpp"
+#include "contrastive/metrics/distance.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+template <class Metric, class Scalar>
+Scalar batch_semihard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                                   const TripletOptions& options, Gradients<Scalar>* grads,
+                                   Vector<Scalar>* terms) {
+  const char* fn = "batch_semihard_triplet_loss";
+  require_embeddings<Scalar>(fn, "X", X);
+  require_triplet_options(fn, options, true, false);
+
+  const Index n = X.rows();
+  const Scalar margin = static_cast<Scalar>(options.margin);
+  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
+    AnchorSides<Scalar> sides(n);
+    // Per sorted positive: its chosen negative. Per bucket: the smallest negative landing there.
+    std::vector<RankedDistance<Scalar>> chosen, bucket;
+    chosen.reserve(static_cast<std::size_t>(n));
+    bucket.reserve(static_cast<std::size_t>(n) + 1);
+    // Column of a positive -> its rank among the anchor's positives in column order (for terms).
+    std::vector<Index> slot(terms ? static_cast<std::size_t>(n) : 0);
+    std::vector<Scalar> term_values;
+    if (terms) term_values.reserve(static_cast<std::size_t>(n) * 4);
+    Scalar sum(0);
+    Index pairs = 0, positive = 0;
+    for (Index a = 0; a < n; ++a) {
+      sides.split(a, D.row(a), labels);
+      auto& pos = sides.positives;
+      auto& neg = sides.negatives;
+      if (pos.empty() || neg.empty()) continue;
+      const std::size_t first_term = term_values.size();
+      if (terms) {
+        for (std::size_t t = 0; t < pos.size(); ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
+        term_values.resize(first_term + pos.size());
+      }
+      // The fallback: the farthest negative, lowest index on ties.
+      RankedDistance<Scalar> farthest = neg.front();
+      for (const RankedDistance<Scalar>& e : neg) {
+        if (e.distance > farthest.distance) farthest = e;
+      }
+      chosen.assign(pos.size(), farthest);
+      if (pos.size() <= neg.size()) {
+        std::sort(pos.begin(), pos.end(), ranked_less<Scalar>);
+        // bucket[j]: the smallest negative above positives [0, j) and not above positive j.
+        bucket.assign(pos.size() + 1, RankedDistance<Scalar>{Scalar(0), -1});
+        for (const RankedDistance<Scalar>& e : neg) {
+          const auto above = std::partition_point(pos.begin(), pos.end(), [&](const RankedDistance<Scalar>& q) {
+            return q.distance < e.distance;
+          });
+          RankedDistance<Scalar>& b = bucket[static_cast<std::size_t>(above - pos.begin())];
+          if (b.index < 0 || ranked_less(e, b)) b = e;
+        }
+        RankedDistance<Scalar> best{Scalar(0), -1};
+        for (std::size_t t = pos.size(); t-- > 0;) {
+          const RankedDistance<Scalar>& b = bucket[t + 1];
+          if (b.index >= 0 && (best.index < 0 || ranked_less(b, best))) best = b;
+          if (best.index >= 0) chosen[t] = best;
+        }
+      } else {
+        std::sort(neg.begin(), neg.end(), ranked_less<Scalar>);
+        for (std::size_t t = 0; t < pos.size(); ++t) {
+          const Scalar s = pos[t].distance;
+          const auto above = std::partition_point(neg.begin(), neg.end(), [&](const RankedDistance<Scalar>& q) {
+            return !(q.distance > s);
+          });
+          if (above != neg.end()) chosen[t] = *above;
+        }
+      }
+      for (std::size_t t = 0; t < pos.size(); ++t) {
+        const TripletTerm<Scalar> term = triplet_term<Scalar>(pos[t].distance, chosen[t].distance, margin, options.soft);
+        sum += term.value;
+        if (term.value > Scalar(0)) ++positive;
+        if (terms) term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] = term.value;
+        if (dD && term.slope != Scalar(0)) {
+          (*dD)(a, pos[t].index) += term.slope;
+          (*dD)(a, chosen[t].index) -= term.slope;
+        }
+      }
+      pairs += static_cast<Index>(pos.size());
+    }
+    const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, pairs, positive);
+    if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));
+    if (dD) *dD *= reduced.weight;
+    return reduced.value;
+  };
+  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
+}
+
+}  // namespace detail
+
+template <class Metric = Euclidean, class DX, class L>
+LossResult<typename DX::Scalar> batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X,
+                                                            const Eigen::DenseBase<L>& labels,
+                                                            const TripletOptions& options = {}) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = detail::to_labels("batch_semihard_triplet_loss", "labels", labels, x.rows());
+  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::batch_semihard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class L>
+typename DX::Scalar batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X,
+                                                const Eigen::DenseBase<L>& labels,
+                                                const TripletOptions& options, ValueOnly) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = detail::to_labels("batch_semihard_triplet_loss", "labels", labels, x.rows());
+  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::batch_semihard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class L, class G>
+typename DX::Scalar batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X,
+                                                const Eigen::DenseBase<L>& labels,
+                                                const TripletOptions& options,
+                                                const Eigen::MatrixBase<G>& grad_out) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = detail::to_labels("batch_semihard_triplet_loss", "labels", labels, x.rows());
+  return detail::evaluate_into<Scalar>(
+      "batch_semihard_triplet_loss",
+      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+        return detail::batch_semihard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
+      },
+      {std::make_pair(x.rows(), x.cols())}, grad_out);
+}
+
+}  // namespace contrastive

@@ -1,0 +1,24 @@
+// Options shared by the triplet losses (triplet_margin_loss, batch_all_,
+// batch_hard_ and batch_semihard_triplet_loss).
+//
+//   hinge term: [d(a,p) - d(a,n) + margin]+          (soft = false)
+//   soft term:  softplus(d(a,p) - d(a,n))            (soft = true; margin unused, Hermans et al. 2017)
+//
+// Defaults follow torch.nn.TripletMarginLoss and TensorFlow Addons (margin 1,
+// mean reduction). pytorch-metric-learning's TripletMarginLoss uses margin 0.05
+// and Reduction::MeanNonZero; its smooth_loss is softplus(d_ap - d_an + margin),
+// which equals soft = true only for margin 0.
+#pragma once
+
+#include "contrastive/core/loss_result.hpp"
+
+namespace contrastive {
+
+struct TripletOptions {
+  double margin = 1.0;  // >= 0 and finite; ignored when soft
+  bool soft = false;    // softplus(d_ap - d_an) instead of the hinge
+  bool swap = false;    // torch's distance swap d_an := min(d_an, d_pn); explicit triplets only
+  Reduction reduction = Reduction::Mean;
+};
+
+}  // namespace contrastive
