@@ -1,0 +1,94 @@
+// The negative classifier: the decided rule, its boundaries under both tie
+// conventions, the absolute form, the kinds set, and bad input.
+#include "support/catch.hpp"
+#include "support/fixtures.hpp"
+
+#include <random>
+
+using namespace contrastive;
+using namespace contrastive_test;
+
+TEMPLATE_TEST_CASE("classify_negative follows the decided rule at and around its boundaries",
+                   "[mining][classifier]", float, double) {
+  using S = TestType;
+  const double m = 0.5;
+  // Library: hard d_an < d_ap; semi-hard d_ap <= d_an < d_ap + m; easy d_an >= d_ap + m.
+  CHECK(classify_negative<S>(S(1), S(0.75), m) == NegativeKind::Hard);
+  CHECK(classify_negative<S>(S(1), S(1), m) == NegativeKind::SemiHard);  // tie with the positive
+  CHECK(classify_negative<S>(S(1), S(1.25), m) == NegativeKind::SemiHard);
+  CHECK(classify_negative<S>(S(1), S(1.5), m) == NegativeKind::Easy);  // exactly d_ap + m
+  CHECK(classify_negative<S>(S(1), S(2), m) == NegativeKind::Easy);
+  CHECK(classify_negative<S>(S(0), S(0), m) == NegativeKind::SemiHard);
+  // PML TripletMarginMiner: hard d_an - d_ap <= 0; semi-hard 0 < . <= m; easy > m.
+  const TieConvention pml = TieConvention::PytorchMetricLearning;
+  CHECK(classify_negative<S>(S(1), S(0.75), m, pml) == NegativeKind::Hard);
+  CHECK(classify_negative<S>(S(1), S(1), m, pml) == NegativeKind::Hard);
+  CHECK(classify_negative<S>(S(1), S(1.25), m, pml) == NegativeKind::SemiHard);
+  CHECK(classify_negative<S>(S(1), S(1.5), m, pml) == NegativeKind::SemiHard);
+  CHECK(classify_negative<S>(S(1), S(2), m, pml) == NegativeKind::Easy);
+  CHECK(classify_negative<S>(S(0), S(0), m, pml) == NegativeKind::Hard);
+}
+
+TEMPLATE_TEST_CASE("every negative is in one class, and hard or semi-hard exactly when the hinge is positive",
+                   "[mining][classifier]", float, double) {
+  using S = TestType;
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<double> uniform(0.0, 3.0);
+  int counts[3] = {0, 0, 0};
+  for (int t = 0; t < 20000; ++t) {
+    const S d_ap = static_cast<S>(uniform(gen)), d_an = static_cast<S>(uniform(gen));
+    const double margin = 0.05 + uniform(gen) / 3;
+    const NegativeKind kind = classify_negative<S>(d_ap, d_an, margin);
+    const NegativeKinds violating = NegativeKind::Hard | NegativeKind::SemiHard;
+    const double hinge = double(d_ap) - double(d_an) + double(static_cast<S>(margin));
+    // Away from the boundary (rounding), the hinge decides.
+    if (std::abs(hinge) > 1e-5) CHECK((hinge > 0) == violating.contains(kind));
+    if (std::abs(double(d_an) - double(d_ap)) > 1e-5) CHECK((kind == NegativeKind::Hard) == (d_an < d_ap));
+    // The two conventions differ only on the boundaries.
+    if (std::abs(hinge) > 1e-5 && std::abs(double(d_an) - double(d_ap)) > 1e-5)
+      CHECK(classify_negative<S>(d_ap, d_an, margin, TieConvention::PytorchMetricLearning) == kind);
+    ++counts[kind == NegativeKind::Hard ? 0 : kind == NegativeKind::SemiHard ? 1 : 2];
+  }
+  CHECK(counts[0] > 0);
+  CHECK(counts[1] > 0);
+  CHECK(counts[2] > 0);
+}
+
+TEMPLATE_TEST_CASE("classify_negative_absolute uses the contrastive pair margins", "[mining][classifier]", float,
+                   double) {
+  using S = TestType;
+  CHECK(classify_negative_absolute<S>(S(0.1), 0.25, 1.0) == NegativeKind::Hard);
+  CHECK(classify_negative_absolute<S>(S(0.25), 0.25, 1.0) == NegativeKind::SemiHard);
+  CHECK(classify_negative_absolute<S>(S(0.75), 0.25, 1.0) == NegativeKind::SemiHard);
+  CHECK(classify_negative_absolute<S>(S(1.0), 0.25, 1.0) == NegativeKind::Easy);
+  CHECK(classify_negative_absolute<S>(S(3.0), 0.25, 1.0) == NegativeKind::Easy);
+  // Equal margins: no semi-hard band.
+  CHECK(classify_negative_absolute<S>(S(0.5), 0.5, 0.5) == NegativeKind::Easy);
+  CHECK(classify_negative_absolute<S>(S(0.4), 0.5, 0.5) == NegativeKind::Hard);
+  REQUIRE_INVALID_ARGUMENT(classify_negative_absolute<S>(S(1), 1.0, 0.5), "classify_negative_absolute",
+                           "pos_margin", "neg_margin");
+  REQUIRE_INVALID_ARGUMENT(classify_negative_absolute<S>(S(1), std::nan(""), 0.5), "pos_margin");
+  REQUIRE_INVALID_ARGUMENT(classify_negative_absolute<S>(std::numeric_limits<S>::infinity(), 0.0, 0.5), "d_an");
+}
+
+TEMPLATE_TEST_CASE("classify_negative rejects a non-positive margin and non-finite distances",
+                   "[mining][classifier]", float, double) {
+  using S = TestType;
+  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), 0.0), "classify_negative", "margin", "> 0");
+  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), -0.5), "margin", "-0.5");
+  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), std::nan("")), "margin");
+  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(std::numeric_limits<S>::quiet_NaN(), S(2), 0.5), "d_ap");
+  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), std::numeric_limits<S>::infinity(), 0.5), "d_an");
+}
+
+TEST_CASE("NegativeKinds is a set built with operator|", "[mining][classifier]") {
+  const NegativeKinds hard_semi = NegativeKind::Hard | NegativeKind::SemiHard;
+  CHECK(hard_semi.contains(NegativeKind::Hard));
+  CHECK(hard_semi.contains(NegativeKind::SemiHard));
+  CHECK_FALSE(hard_semi.contains(NegativeKind::Easy));
+  CHECK(NegativeKinds::none().empty());
+  CHECK_FALSE(NegativeKinds(NegativeKind::Easy).empty());
+  CHECK((hard_semi | NegativeKind::Easy) == NegativeKinds::all());
+  CHECK(hard_semi != NegativeKinds::all());
+  CHECK(std::string(to_string(NegativeKind::SemiHard)) == "semi-hard");
+}
