@@ -1,0 +1,61 @@
+#!/bin/sh
+# Builds the libFuzzer targets of tests/fuzz (clang++, ASan + UBSan) and runs
+# each for a bounded time, starting from its committed seed corpus.
+#
+#   sh tests/hardening/fuzz.sh                 # CI: every target, FUZZ_SECONDS (30) each
+#   FUZZ_SECONDS=3600 sh tests/hardening/fuzz.sh fuzz_triplet   # a long local run of one target
+#   sh tests/hardening/fuzz.sh --replay        # only re-run every committed corpus input
+#
+# New inputs found during a run go to build-hardening-fuzz/corpus/<target>,
+# never into the committed corpus; a crash leaves crash-<sha1> in
+# build-hardening-fuzz/artifacts/<target>/ and fails the run. To reproduce:
+#   build-hardening-fuzz/tests/fuzz/<target> <crash file>
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build="${BUILD_ROOT:-$root}/build-hardening-fuzz"
+seconds=${FUZZ_SECONDS:-30}
+replay=0
+if [ "${1:-}" = "--replay" ]; then replay=1; shift; fi
+sh "$root/cmake/install-debian-deps.sh" clang libclang-rt-14-dev llvm ninja-build
+
+if [ $# -gt 0 ]; then
+  targets="$*"
+else
+  targets=$(cd "$root/tests/fuzz" && ls fuzz_*.cpp | sed 's/\.cpp$//' | tr '\n' ' ')
+fi
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+  -DCONTRASTIVE_BUILD_FUZZERS=ON -DCONTRASTIVE_BUILD_EXAMPLES=OFF \
+  -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF >/dev/null
+# shellcheck disable=SC2086
+cmake --build "$build" -j"${JOBS:-2}" --target $targets
+
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer || true)"
+summary=""
+for t in $targets; do
+  seeds="$root/tests/fuzz/corpus/$t"
+  work="$build/corpus/$t"
+  artifacts="$build/artifacts/$t/"
+  mkdir -p "$seeds" "$work" "$artifacts"
+  log="$build/$t.log"
+  if [ "$replay" = 1 ]; then
+    echo "== $t: replaying $(ls "$seeds" | wc -l) corpus inputs"
+    "$build/tests/fuzz/$t" -runs=0 "$seeds" >"$log" 2>&1 || { tail -50 "$log"; exit 1; }
+    continue
+  fi
+  echo "== $t: fuzzing for ${seconds}s from $(ls "$seeds" | wc -l) seeds"
+  if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=4096 -timeout=20 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" \
+      "$work" "$seeds" >"$log" 2>&1; then
+    tail -60 "$log"
+    echo "fuzz.sh: $t FAILED; reproducer in $artifacts" >&2
+    exit 1
+  fi
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  summary="$summary
+$t: ${runs:-?} executions in ${seconds}s, $cov"
+done
+echo "fuzz.sh: no crash, no sanitizer report, no property violation$summary"

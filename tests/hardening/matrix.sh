@@ -1,0 +1,32 @@
+#!/bin/sh
+# Compiler / standard / build-type matrix: g++ and clang++, C++17 and C++20,
+# Debug and Release (8 configurations), warnings as errors. Each configuration
+# builds tests/hardening/matrix (the umbrella header instantiated for float
+# and double, run as a smoke test); the Debug ones also compile every header
+# on its own (self-containment does not depend on the optimisation level).
+# The full test suite is not rebuilt per configuration.
+#
+#   sh tests/hardening/matrix.sh                 # all 8
+#   CONFIGS="clang++:20:Debug" sh tests/hardening/matrix.sh
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+base="${BUILD_ROOT:-$root}/build-hardening-matrix"
+sh "$root/cmake/install-debian-deps.sh" clang ninja-build
+configs=${CONFIGS:-"g++:17:Debug g++:17:Release g++:20:Debug g++:20:Release clang++:17:Debug clang++:17:Release clang++:20:Debug clang++:20:Release"}
+for config in $configs; do
+  cxx=${config%%:*}
+  rest=${config#*:}
+  std=${rest%%:*}
+  type=${rest#*:}
+  build="$base/$cxx-c++$std-$type"
+  headers=OFF
+  [ "$type" = Debug ] && headers=ON
+  start=$(date +%s)
+  cmake -S "$root/tests/hardening/matrix" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_CXX_STANDARD="$std" -DCMAKE_BUILD_TYPE="$type" -DCHECK_HEADERS=$headers >/dev/null
+  cmake --build "$build" -j"${JOBS:-2}"
+  "$build/smoke_float"
+  "$build/smoke_double"
+  echo "matrix: $cxx C++$std $type passed (headers on their own: $headers) in $(( $(date +%s) - start ))s"
+done
+echo "matrix.sh: all configurations passed"

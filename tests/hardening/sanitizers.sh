@@ -1,0 +1,52 @@
+#!/bin/sh
+# Sanitizer builds with clang++, each in its own build directory.
+#
+#   sh tests/hardening/sanitizers.sh asan   # AddressSanitizer + UndefinedBehaviorSanitizer, whole ctest suite
+#   sh tests/hardening/sanitizers.sh tsan   # ThreadSanitizer, tests/test_concurrency.cpp
+#
+# Any report fails the run (-fno-sanitize-recover=all, halt_on_error=1).
+# Eigen's bounds assertions stay on (no NDEBUG), so an out-of-range coeff()
+# aborts too. Environment:
+#   BUILD_ROOT  where build-hardening-<mode> goes (default: the repository root)
+#   TARGETS     build only these targets (default: all); ctest then runs only the tests of built targets
+#   JOBS        parallel jobs (default 2)
+set -eu
+mode=${1:?usage: sanitizers.sh asan|tsan}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build="${BUILD_ROOT:-$root}/build-hardening-$mode"
+jobs=${JOBS:-2}
+sh "$root/cmake/install-debian-deps.sh" clang libclang-rt-14-dev llvm ninja-build
+
+case "$mode" in
+  asan)
+    flags="-fsanitize=address,undefined,float-divide-by-zero -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
+    export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+    default_targets=all
+    ;;
+  tsan)
+    flags="-fsanitize=thread -fno-omit-frame-pointer -O1 -g"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+    default_targets=test_concurrency
+    ;;
+  *) echo "unknown mode $mode (asan|tsan)" >&2; exit 2 ;;
+esac
+export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer || true)"
+targets=${TARGETS:-$default_targets}
+
+# Debug keeps Eigen's assertions; -O1 in the flags keeps the suite fast enough.
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$flags" \
+  -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF >/dev/null
+# shellcheck disable=SC2086
+cmake --build "$build" -j"$jobs" --target $targets
+
+if [ "$mode" = tsan ]; then
+  "$build/tests/test_concurrency"
+else
+  # Consumer projects are plain builds of the install/add_subdirectory paths,
+  # already covered by the main suite; everything else runs instrumented.
+  ctest --test-dir "$build" -j"$jobs" --output-on-failure -E "^consumer_"
+fi
+echo "sanitizers.sh $mode: no reports"
