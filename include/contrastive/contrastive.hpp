@@ -4,6 +4,8 @@
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/losses/ntxent_loss.hpp"
+#include "contrastive/losses/supcon_loss.hpp"
 #include "contrastive/metrics/cosine.hpp"
 #include "contrastive/metrics/distance.hpp"
 #include "contrastive/metrics/euclidean.hpp"
