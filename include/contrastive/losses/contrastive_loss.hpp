@@ -1,0 +1,423 @@
+// Contrastive (pair) loss: pull positive pairs within pos_margin, push
+// negative pairs beyond neg_margin.
+//
+//   positive pair:  scale * [d - pos_margin]+      (squared: scale * [d - pos_margin]+^2)
+//   negative pair:  scale * [neg_margin - d]+      (squared: scale * [neg_margin - d]+^2)
+//
+// d is the Metric's distance (Euclidean by default). The terms are reduced with
+// options.reduction over all pairs, or, with options.average_separately, the
+// positive and the negative terms are each reduced on their own and the two
+// results added.
+//
+// Three ways to give the pairs:
+//   contrastive_loss<Metric>(X1, X2, similar, options)   row i of X1 with row i of X2;
+//       `similar` an integer/bool vector (nonzero = positive pair). grad = {dX1, dX2};
+//       terms: one per row, in row order.
+//   contrastive_loss<Metric>(X, pairs, options)          mined index pairs (contrastive::Pairs).
+//       grad = {dX}; terms: one per pair, in the order of `pairs`.
+//   batch_contrastive_loss<Metric>(X, labels, options)   every pair i < j, equal labels = positive.
+//       grad = {dX}; terms: the N(N-1)/2 pairs in row-major upper-triangle order
+//       (0,1), (0,2), ..., (0,N-1), (1,2), ...
+//
+// Options (ContrastiveOptions): pos_margin (0) <= neg_margin (1), both >= 0;
+// squared (false); reduction (Mean); average_separately (false); scale (1, > 0).
+//
+// Reproducing other libraries (each proved by tests/test_contrastive_loss.cpp
+// against tests/reference/data/pair_*.txt written by PyTorch):
+//   Hadsell, Chopra & LeCun 2006, L = sum (1-Y) 1/2 D^2 + Y 1/2 max(0, m - D)^2
+//   (their Y = 0 marks a similar pair):
+//       squared = true, scale = 0.5, pos_margin = 0, neg_margin = m, reduction = Sum
+//       (or Mean for the batch average).
+//   TensorFlow Addons tfa.losses.contrastive_loss(y, d, margin=m) with the Keras
+//   default reduction, mean of y d^2 + (1 - y) max(m - d, 0)^2 (d = Euclidean distance):
+//       contrastive_loss(X1, X2, y, {pos_margin 0, neg_margin m, squared true, Mean}).
+//   pytorch-metric-learning ContrastiveLoss(pos_margin=0, neg_margin=1) with its
+//   defaults (LpDistance(normalize_embeddings=True), AvgNonZeroReducer on each
+//   sub-loss, sub-losses added):
+//       batch_contrastive_loss on row-normalised embeddings with
+//       {pos_margin, neg_margin, squared false, MeanNonZero, average_separately true}.
+//       PML counts ordered pairs (i, j) and (j, i); averages are unchanged by that.
+//       Normalise rows yourself (PML's gradient then flows through the normalisation
+//       in your framework); our gradient is with respect to the rows passed in.
+#pragma once
+
+#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/index_sets.hpp"
+#include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+#include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/euclidean.hpp"
+
+#include <string>
+
+namespace contrastive {
+
+struct ContrastiveOptions {
+  double pos_margin = 0;   // positive pairs closer than this cost nothing
+  double neg_margin = 1;   // negative pairs farther than this cost nothing
+  bool squared = false;    // true: squared hinge terms
+  Reduction reduction = Reduction::Mean;
+  bool average_separately = false;  // reduce positive and negative terms each on their own, then add
+  double scale = 1;        // multiplies every term (0.5 gives Hadsell et al.'s 1/2 factors)
+};
+
+namespace detail {
+
+inline void validate_contrastive_options(const char* function, const ContrastiveOptions& o) {
+  require_non_negative(function, "options.pos_margin", o.pos_margin);
+  require_non_negative(function, "options.neg_margin", o.neg_margin);
+  if (o.pos_margin > o.neg_margin) {
+    fail(function, "argument 'options.pos_margin' (" + std::to_string(o.pos_margin) +
+                       ") must be <= 'options.neg_margin' (" + std::to_string(o.neg_margin) + ")");
+  }
+  require_positive(function, "options.scale", o.scale);
+}
+
+// One pair's term and its slope d term / d distance.
+template <class Scalar>
+struct ContrastiveTerm {
+  Scalar pos_margin, neg_margin, scale;
+  bool squared;
+
+  explicit ContrastiveTerm(const ContrastiveOptions& o)
+      : pos_margin(static_cast<Scalar>(o.pos_margin)),
+        neg_margin(static_cast<Scalar>(o.neg_margin)),
+        scale(static_cast<Scalar>(o.scale)),
+        squared(o.squared) {}
+
+  Scalar operator()(bool similar, Scalar d, Scalar& slope) const {
+    const Scalar h = similar ? d - pos_margin : neg_margin - d;
+    if (!(h > Scalar(0))) {
+      slope = Scalar(0);
+      return Scalar(0);
+    }
+    const Scalar sign = similar ? Scalar(1) : Scalar(-1);
+    if (squared) {
+      slope = sign * scale * Scalar(2) * h;
+      return scale * h * h;
+    }
+    slope = sign * scale;
+    return scale * h;
+  }
+};
+
+// Running sums of the negative [0] and positive [1] terms; reduced jointly or
+// separately. finish() gives the value and d value / d term for each side.
+template <class Scalar>
+struct ContrastiveTally {
+  Scalar sum[2] = {Scalar(0), Scalar(0)};
+  Index count[2] = {0, 0};
+  Index positive[2] = {0, 0};
+
+  void add(bool similar, Scalar term) {
+    const int s = similar ? 1 : 0;
+    sum[s] += term;
+    ++count[s];
+    if (term > Scalar(0)) ++positive[s];
+  }
+
+  Scalar finish(const ContrastiveOptions& o, Scalar weight[2]) const {
+    if (o.average_separately) {
+      const Reduced<Scalar> neg = reduce<Scalar>(o.reduction, sum[0], count[0], positive[0]);
+      const Reduced<Scalar> pos = reduce<Scalar>(o.reduction, sum[1], count[1], positive[1]);
+      weight[0] = neg.weight;
+      weight[1] = pos.weight;
+      return neg.value + pos.value;
+    }
+    const Reduced<Scalar> all = reduce<Scalar>(o.reduction, sum[0] + sum[1], count[0] + count[1],
+                                               positive[0] + positive[1]);
+    weight[0] = weight[1] = all.weight;
+    return all.value;
+  }
+};
+
+// Loss on paired distances d(k) with flags similar(k): the body shared by the
+// explicit-pair and the mined-pair forms.
+template <class Scalar, class IsSimilar>
+Scalar contrastive_on_rowwise(const Vector<Scalar>& d, IsSimilar&& is_similar,
+                              const ContrastiveOptions& o, Vector<Scalar>* dd,
+                              Vector<Scalar>* terms) {
+  const ContrastiveTerm<Scalar> term(o);
+  ContrastiveTally<Scalar> tally;
+  if (terms) terms->resize(d.size());
+  for (Index k = 0; k < d.size(); ++k) {
+    Scalar slope;
+    const bool similar = is_similar(k);
+    const Scalar t = term(similar, d(k), slope);
+    tally.add(similar, t);
+    if (terms) (*terms)(k) = t;
+    if (dd) (*dd)(k) = slope;
+  }
+  Scalar weight[2];
+  const Scalar value = tally.finish(o, weight);
+  if (dd) {
+    for (Index k = 0; k < d.size(); ++k) (*dd)(k) *= weight[is_similar(k) ? 1 : 0];
+  }
+  return value;
+}
+
+template <class Metric, class Scalar>
+Scalar contrastive_pairs_eval(const ConstRowRef<Scalar>& X1, const ConstRowRef<Scalar>& X2,
+                              const LabelVector& similar, const ContrastiveOptions& o,
+                              Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+    return contrastive_on_rowwise<Scalar>(
+        d, [&](Index k) { return similar(k) != 0; }, o, dd, terms);
+  };
+  return rowwise_pipeline<Metric, Scalar>(X1, X2, loss, grads);
+}
+
+inline void validate_pairs(const char* function, const Pairs& pairs, Index rows) {
+  const std::size_t n = pairs.first.size();
+  if (pairs.second.size() != n || pairs.similar.size() != n) {
+    fail(function, "argument 'pairs' has " + std::to_string(n) + " first, " +
+                       std::to_string(pairs.second.size()) + " second and " +
+                       std::to_string(pairs.similar.size()) +
+                       " similar entries; all three must have the same length");
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    const Index a = pairs.first[k];
+    const Index b = pairs.second[k];
+    if (a < 0 || a >= rows || b < 0 || b >= rows) {
+      fail(function, "argument 'pairs': pair " + std::to_string(k) + " (" + std::to_string(a) +
+                         ", " + std::to_string(b) + ") has an index out of range for X with " +
+                         std::to_string(rows) + " rows");
+    }
+  }
+}
+
+// Mined pairs: gather the rows, row-wise distances, then scatter-add the two
+// row gradients back into dX (a row may appear in many pairs).
+template <class Metric, class Scalar>
+Scalar contrastive_mined_eval(const ConstRowRef<Scalar>& X, const Pairs& pairs,
+                              const ContrastiveOptions& o, Gradients<Scalar>* grads,
+                              Vector<Scalar>* terms) {
+  const Index k = pairs.size();
+  RowMatrix<Scalar> A(k, X.cols());
+  RowMatrix<Scalar> B(k, X.cols());
+  for (Index p = 0; p < k; ++p) {
+    const std::size_t up = static_cast<std::size_t>(p);
+    A.row(p) = X.row(pairs.first[up]);
+    B.row(p) = X.row(pairs.second[up]);
+  }
+  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+    return contrastive_on_rowwise<Scalar>(
+        d, [&](Index p) { return pairs.similar[static_cast<std::size_t>(p)] != 0; }, o, dd, terms);
+  };
+  if (!grads) return rowwise_pipeline<Metric, Scalar>(ConstRowRef<Scalar>(A), ConstRowRef<Scalar>(B), loss, nullptr);
+  Gradients<Scalar> pair_grads;
+  const Scalar value =
+      rowwise_pipeline<Metric, Scalar>(ConstRowRef<Scalar>(A), ConstRowRef<Scalar>(B), loss, &pair_grads);
+  RowMatrix<Scalar> dX = RowMatrix<Scalar>::Zero(X.rows(), X.cols());
+  for (Index p = 0; p < k; ++p) {
+    const std::size_t up = static_cast<std::size_t>(p);
+    dX.row(pairs.first[up]) += pair_grads[0].row(p);
+    dX.row(pairs.second[up]) += pair_grads[1].row(p);
+  }
+  grads->assign(1, std::move(dX));
+  return value;
+}
+
+template <class Metric, class Scalar>
+Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                              const ContrastiveOptions& o, Gradients<Scalar>* grads,
+                              Vector<Scalar>* terms) {
+  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
+    const Index n = D.rows();
+    const ContrastiveTerm<Scalar> term(o);
+    ContrastiveTally<Scalar> tally;
+    if (terms) terms->resize(n * (n - 1) / 2);
+    Index k = 0;
+    // Upper triangle only: the metric's symmetric backward folds dD and dD^T.
+    for (Index i = 0; i < n; ++i) {
+      for (Index j = i + 1; j < n; ++j, ++k) {
+        Scalar slope;
+        const bool similar = labels(i) == labels(j);
+        const Scalar t = term(similar, D(i, j), slope);
+        tally.add(similar, t);
+        if (terms) (*terms)(k) = t;
+        if (dD) (*dD)(i, j) = slope;
+      }
+    }
+    Scalar weight[2];
+    const Scalar value = tally.finish(o, weight);
+    if (dD) {
+      for (Index i = 0; i < n; ++i) {
+        for (Index j = i + 1; j < n; ++j) (*dD)(i, j) *= weight[labels(i) == labels(j) ? 1 : 0];
+      }
+    }
+    return value;
+  };
+  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
+}
+
+}  // namespace detail
+
+// ---- explicit pairs: row i of X1 with row i of X2 ----
+
+template <class Metric = Euclidean, class D1, class D2, class S>
+LossResult<typename D1::Scalar> contrastive_loss(const Eigen::MatrixBase<D1>& X1,
+                                                 const Eigen::MatrixBase<D2>& X2,
+                                                 const Eigen::DenseBase<S>& similar,
+                                                 const ContrastiveOptions& options = {}) {
+  using Scalar = typename D1::Scalar;
+  detail::check_same_scalar<D1, D2>();
+  const char* fn = "contrastive_loss";
+  const ConstRowRef<Scalar> x1(X1.derived()), x2(X2.derived());
+  detail::require_embeddings<Scalar>(fn, "X1", x1);
+  detail::require_embeddings<Scalar>(fn, "X2", x2);
+  detail::require_same_shape(fn, "X1", x1, "X2", x2);
+  const LabelVector sim = detail::to_labels(fn, "similar", similar, x1.rows(), "X1");
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::contrastive_pairs_eval<Metric, Scalar>(x1, x2, sim, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class D1, class D2, class S>
+typename D1::Scalar contrastive_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
+                                     const Eigen::DenseBase<S>& similar,
+                                     const ContrastiveOptions& options, ValueOnly) {
+  using Scalar = typename D1::Scalar;
+  detail::check_same_scalar<D1, D2>();
+  const char* fn = "contrastive_loss";
+  const ConstRowRef<Scalar> x1(X1.derived()), x2(X2.derived());
+  detail::require_embeddings<Scalar>(fn, "X1", x1);
+  detail::require_embeddings<Scalar>(fn, "X2", x2);
+  detail::require_same_shape(fn, "X1", x1, "X2", x2);
+  const LabelVector sim = detail::to_labels(fn, "similar", similar, x1.rows(), "X1");
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::contrastive_pairs_eval<Metric, Scalar>(x1, x2, sim, options, g, t);
+  });
+}
+
+// Writes dL/dX1 into grad1_out and dL/dX2 into grad2_out (caller-owned, shaped like X1, X2).
+template <class Metric = Euclidean, class D1, class D2, class S, class G1, class G2>
+typename D1::Scalar contrastive_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
+                                     const Eigen::DenseBase<S>& similar,
+                                     const ContrastiveOptions& options,
+                                     const Eigen::MatrixBase<G1>& grad1_out,
+                                     const Eigen::MatrixBase<G2>& grad2_out) {
+  using Scalar = typename D1::Scalar;
+  detail::check_same_scalar<D1, D2>();
+  const char* fn = "contrastive_loss";
+  const ConstRowRef<Scalar> x1(X1.derived()), x2(X2.derived());
+  detail::require_embeddings<Scalar>(fn, "X1", x1);
+  detail::require_embeddings<Scalar>(fn, "X2", x2);
+  detail::require_same_shape(fn, "X1", x1, "X2", x2);
+  const LabelVector sim = detail::to_labels(fn, "similar", similar, x1.rows(), "X1");
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_into<Scalar>(
+      fn,
+      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+        return detail::contrastive_pairs_eval<Metric, Scalar>(x1, x2, sim, options, g, t);
+      },
+      {{{x1.rows(), x1.cols()}, {x2.rows(), x2.cols()}}}, grad1_out, grad2_out);
+}
+
+// ---- mined index pairs into one embedding matrix ----
+
+template <class Metric = Euclidean, class DX>
+LossResult<typename DX::Scalar> contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs,
+                                                 const ContrastiveOptions& options = {}) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const char* fn = "contrastive_loss";
+  const ConstRowRef<Scalar> x(X.derived());
+  detail::require_embeddings<Scalar>(fn, "X", x);
+  detail::validate_pairs(fn, pairs, x.rows());
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::contrastive_mined_eval<Metric, Scalar>(x, pairs, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX>
+typename DX::Scalar contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs,
+                                     const ContrastiveOptions& options, ValueOnly) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const char* fn = "contrastive_loss";
+  const ConstRowRef<Scalar> x(X.derived());
+  detail::require_embeddings<Scalar>(fn, "X", x);
+  detail::validate_pairs(fn, pairs, x.rows());
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::contrastive_mined_eval<Metric, Scalar>(x, pairs, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class G>
+typename DX::Scalar contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs,
+                                     const ContrastiveOptions& options,
+                                     const Eigen::MatrixBase<G>& grad_out) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const char* fn = "contrastive_loss";
+  const ConstRowRef<Scalar> x(X.derived());
+  detail::require_embeddings<Scalar>(fn, "X", x);
+  detail::validate_pairs(fn, pairs, x.rows());
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_into<Scalar>(
+      fn,
+      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+        return detail::contrastive_mined_eval<Metric, Scalar>(x, pairs, options, g, t);
+      },
+      {{{x.rows(), x.cols()}}}, grad_out);
+}
+
+// ---- every pair of a labelled batch ----
+
+template <class Metric = Euclidean, class DX, class L>
+LossResult<typename DX::Scalar> batch_contrastive_loss(const Eigen::MatrixBase<DX>& X,
+                                                       const Eigen::DenseBase<L>& labels,
+                                                       const ContrastiveOptions& options = {}) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const char* fn = "batch_contrastive_loss";
+  const ConstRowRef<Scalar> x(X.derived());
+  detail::require_embeddings<Scalar>(fn, "X", x);
+  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::batch_contrastive_eval<Metric, Scalar>(x, y, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class L>
+typename DX::Scalar batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+                                           const ContrastiveOptions& options, ValueOnly) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const char* fn = "batch_contrastive_loss";
+  const ConstRowRef<Scalar> x(X.derived());
+  detail::require_embeddings<Scalar>(fn, "X", x);
+  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+    return detail::batch_contrastive_eval<Metric, Scalar>(x, y, options, g, t);
+  });
+}
+
+template <class Metric = Euclidean, class DX, class L, class G>
+typename DX::Scalar batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+                                           const ContrastiveOptions& options,
+                                           const Eigen::MatrixBase<G>& grad_out) {
+  using Scalar = typename DX::Scalar;
+  detail::check_scalar<Scalar>();
+  const char* fn = "batch_contrastive_loss";
+  const ConstRowRef<Scalar> x(X.derived());
+  detail::require_embeddings<Scalar>(fn, "X", x);
+  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
+  detail::validate_contrastive_options(fn, options);
+  return detail::evaluate_into<Scalar>(
+      fn,
+      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
+        return detail::batch_contrastive_eval<Metric, Scalar>(x, y, options, g, t);
+      },
+      {{{x.rows(), x.cols()}}}, grad_out);
+}
+
+}  // namespace contrastive
