@@ -75,7 +75,8 @@ TEST_CASE("dump of every workload's output for the cross-process comparison",
     for (const Workload& w : workloads) {
       out << w.name << ' ';
       char hex[3];
-      for (unsigned char c : w.run().bytes()) {
+      const Snapshot snapshot = w.run();  // kept alive: bytes() refers into it
+      for (unsigned char c : snapshot.bytes()) {
         std::snprintf(hex, sizeof hex, "%02x", static_cast<unsigned>(c));
         out << hex;
       }
