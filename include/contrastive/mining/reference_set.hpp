@@ -79,6 +79,9 @@ inline Index block_rows_for(const ReferenceOptions& options, Index references, s
 }
 
 // The validated inputs of one mining call and the loop over its anchors.
+// Eigen's EIGEN_GEMM_TO_COEFFBASED_THRESHOLD (rows + cols + depth) is 20.
+constexpr Index min_product_rows = 20;
+
 template <class Metric, class Scalar>
 struct AnchorSource {
   const ConstRowRef<Scalar>& X;
@@ -112,13 +115,20 @@ struct AnchorSource {
       return;
     }
     const Index block = block_rows_for(reference, R->rows(), sizeof(Scalar));
+    // Eigen picks its product kernel by size (a 1-row product is a GEMV, a tiny
+    // one coefficient-wise), and the kernels round differently. A window of at
+    // least min(N, min_product_rows) rows keeps every block on the kernel the
+    // one-shot product takes, so block-wise results equal one-shot results.
+    const Index window_rows = std::min(X.rows(), min_product_rows);
     for (Index start = 0; start < X.rows(); start += block) {
       const Index rows = std::min(block, X.rows() - start);
-      const ConstRowRef<Scalar> X_block(X.middleRows(start, rows));
+      const Index window_start = rows >= window_rows ? start : std::min(start, X.rows() - window_rows);
+      const Index window = std::max(rows, window_rows);
+      const ConstRowRef<Scalar> X_block(X.middleRows(window_start, window));
       const RowMatrix<Scalar> D = Metric::template pairwise<Scalar>(X_block, *R, false).distances;
       for (Index r = 0; r < rows; ++r) {
         const Index i = start + r;
-        gather_candidates<Scalar>(i, labels(i), D.row(r).data(), *ref_labels,
+        gather_candidates<Scalar>(i, labels(i), D.row(start - window_start + r).data(), *ref_labels,
                                   reference.exclude_same_index ? i : -1, candidates);
         visit(static_cast<const AnchorCandidates<Scalar>&>(candidates));
       }
