@@ -15,6 +15,10 @@
 #include <cmath>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace contrastive {
 namespace detail {
 
@@ -48,6 +52,99 @@ constexpr Scalar near_duplicate_fraction() {
   return Scalar(1) / Scalar(16);
 }
 
+// Transposes go through small square tiles: a tile and its transpose stay in
+// registers and L1, where a plain loop reading a column of a row-major N x N
+// matrix misses the cache on every element (and, for N a power of two, maps
+// every element of the column to the same cache set).
+constexpr Index kTile = 8;
+
+inline int pass_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// dst.block(j0, i0, cols, rows) = src.block(i0, j0, rows, cols)^T, unrolled for full tiles.
+template <class Scalar>
+void transpose_tile(const RowMatrix<Scalar>& src, Index i0, Index j0, Index rows, Index cols,
+                    RowMatrix<Scalar>& dst) {
+  if (rows == kTile && cols == kTile) {
+    dst.template block<kTile, kTile>(j0, i0) = src.template block<kTile, kTile>(i0, j0).transpose();
+  } else {
+    dst.block(j0, i0, cols, rows) = src.block(i0, j0, rows, cols).transpose();
+  }
+}
+
+// T = A^T for a row-major A, tile by tile, over OpenMP threads when enabled.
+template <class Scalar>
+void transpose_into(const RowMatrix<Scalar>& A, RowMatrix<Scalar>& T) {
+  const Index n = A.rows(), m = A.cols();
+  T.resize(m, n);
+  const Index tile_rows = (n + kTile - 1) / kTile;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(pass_threads()) if (n >= 256)
+#endif
+  for (Index t = 0; t < tile_rows; ++t) {
+    const Index i0 = t * kTile, rows = std::min(kTile, n - i0);
+    for (Index j0 = 0; j0 < m; j0 += kTile) transpose_tile(A, i0, j0, rows, std::min(kTile, m - j0), T);
+  }
+}
+
+// Copies the strict upper triangle of a square matrix onto its lower triangle.
+template <class Scalar>
+void mirror_upper(RowMatrix<Scalar>& M) {
+  const Index n = M.rows();
+  const Index tile_rows = (n + kTile - 1) / kTile;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 8) num_threads(pass_threads()) if (n >= 256)
+#endif
+  for (Index t = 0; t < tile_rows; ++t) {
+    const Index i0 = t * kTile, rows = std::min(kTile, n - i0);
+    for (Index i = i0; i < i0 + rows; ++i)
+      for (Index j = i0; j < i; ++j) M(i, j) = M(j, i);
+    for (Index j0 = i0 + kTile; j0 < n; j0 += kTile) transpose_tile(M, i0, j0, rows, std::min(kTile, n - j0), M);
+  }
+}
+
+// G = A A^T. One thread: Eigen's rank update (SYRK) computes the upper
+// triangle only, half the flops of a general product; Eigen does not thread
+// it, so with several threads the upper triangle is cut into blocks computed
+// concurrently (SYRK on the diagonal, GEMM off it). Only the upper triangle is
+// written; the lower one is left zero.
+template <class Scalar>
+void symmetric_gram(const ConstRowRef<Scalar>& A, RowMatrix<Scalar>& G) {
+  const Index n = A.rows();
+  G.setZero(n, n);
+  const int threads = pass_threads();
+  if (threads <= 1 || n < 512) {
+    G.template selfadjointView<Eigen::Upper>().rankUpdate(A);
+    return;
+  }
+  // About 4 blocks per thread per side keeps the triangle's tasks balanced.
+  const Index block = std::max<Index>(128, (n + 4 * threads - 1) / (4 * threads));
+  const Index blocks = (n + block - 1) / block;
+  const Index tasks = blocks * (blocks + 1) / 2;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+#endif
+  for (Index t = 0; t < tasks; ++t) {
+    // Task t -> block (bi, bj), bj >= bi, row by row of the upper triangle.
+    Index bi = 0, first = 0;
+    while (first + (blocks - bi) <= t) first += blocks - bi++;
+    const Index bj = bi + (t - first);
+    const Index i0 = bi * block, j0 = bj * block;
+    const Index rows = std::min(block, n - i0), cols = std::min(block, n - j0);
+    auto target = G.block(i0, j0, rows, cols);
+    if (bi == bj) {
+      target.template selfadjointView<Eigen::Upper>().rankUpdate(A.middleRows(i0, rows));
+    } else {
+      target.noalias() = A.middleRows(i0, rows) * A.middleRows(j0, cols).transpose();
+    }
+  }
+}
+
 template <class Scalar>
 void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vector<Scalar>& norm) {
   norm = X.rowwise().norm();
@@ -64,6 +161,8 @@ void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vecto
 
 // Turns the Gram matrix G (in place) into distances for rows [0, N) x [0, M).
 // sq_x/sq_y are squared row norms (all ones or zeros for Cosine on unit rows).
+// Symmetric: only the strict upper triangle of G is read, and the result is
+// mirrored onto the lower one.
 template <MetricKind Kind, class Scalar>
 void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& Y,
                        const Vector<Scalar>& sq_x, const Vector<Scalar>& sq_y, bool symmetric,
@@ -72,6 +171,9 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
   const Index m = G.cols();
   const Scalar fraction = near_duplicate_fraction<Scalar>();
   near.clear();
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 16) num_threads(pass_threads()) if (n >= 256)
+#endif
   for (Index i = 0; i < n; ++i) {
     const Index j0 = symmetric ? i + 1 : 0;
     const Index len = m - j0;
@@ -86,6 +188,9 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
         const Index j = j0 + k;
         if (g(k) < fraction * (sq_x(i) + sq_y(j))) {
           g(k) = (X.row(i) - Y.row(j)).squaredNorm();
+#ifdef _OPENMP
+#pragma omp critical(contrastive_near_pairs)
+#endif
           near.push_back(NearPair{i, j});
         }
       }
@@ -96,11 +201,12 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
       g *= Scalar(0.5);
     }
   }
+  // Threads append in any order; a fixed order keeps the backward's sums reproducible.
+  std::sort(near.begin(), near.end(),
+            [](const NearPair& a, const NearPair& b) { return a.i != b.i ? a.i < b.i : a.j < b.j; });
   if (symmetric) {
-    for (Index i = 0; i < n; ++i) {
-      G(i, i) = Scalar(0);
-      for (Index j = 0; j < i; ++j) G(i, j) = G(j, i);
-    }
+    G.diagonal().setZero();
+    mirror_upper(G);
   }
 }
 
@@ -115,7 +221,11 @@ PairwiseForward<Scalar> pairwise_forward(const ConstRowRef<Scalar>& X, const Con
     if (!symmetric) normalize_rows<Scalar>(Y, f.y_unit, f.y_norm);
     const ConstRowRef<Scalar> U(f.x_unit);
     const ConstRowRef<Scalar> V(symmetric ? f.x_unit : f.y_unit);
-    G.noalias() = U * V.transpose();
+    if (symmetric) {
+      symmetric_gram<Scalar>(U, G);
+    } else {
+      G.noalias() = U * V.transpose();
+    }
     // Unit rows have squared norm 1 (zero rows 0), so the kernel sees 2 - 2cos and halves it.
     const Vector<Scalar> sq_x = (f.x_norm.array() > Scalar(0)).template cast<Scalar>();
     const Vector<Scalar> sq_y =
@@ -131,7 +241,11 @@ PairwiseForward<Scalar> pairwise_forward(const ConstRowRef<Scalar>& X, const Con
     }
     if (symmetric) G.diagonal().setZero();
   } else {
-    G.noalias() = X * Y.transpose();
+    if (symmetric) {
+      symmetric_gram<Scalar>(X, G);
+    } else {
+      G.noalias() = X * Y.transpose();
+    }
     const Vector<Scalar> sq_x = X.rowwise().squaredNorm();
     const Vector<Scalar> sq_y = symmetric ? sq_x : Vector<Scalar>(Y.rowwise().squaredNorm());
     gram_to_distances<Kind, Scalar>(X, Y, sq_x, sq_y, symmetric, G, f.near_pairs);
@@ -146,6 +260,38 @@ Scalar difference_weight(Scalar upstream, Scalar distance) {
   if (Kind == MetricKind::SquaredEuclidean) return Scalar(2) * upstream;
   // Zero subgradient at coincident points.
   return distance > Scalar(0) ? upstream / distance : Scalar(0);
+}
+
+// One row of the product-form weights from one row of dL/dD (plus the matching
+// row of its transpose when symmetric, which may alias w) and of the distances.
+// Plain loops through a small local buffer, which the compiler vectorises
+// (Eigen 3.4's select is scalar, and w aliasing up_transposed defeats the
+// compiler's own overlap check).
+template <MetricKind Kind, class Scalar>
+void weight_row(const Scalar* up, const Scalar* up_transposed, const Scalar* distance, Scalar* w, Index len) {
+  constexpr Index chunk = 64;
+  Scalar u[chunk];
+  for (Index k0 = 0; k0 < len; k0 += chunk) {
+    const Index c = std::min(chunk, len - k0);
+    if (up_transposed) {
+      for (Index k = 0; k < c; ++k) u[k] = up[k0 + k] + up_transposed[k0 + k];
+    } else {
+      for (Index k = 0; k < c; ++k) u[k] = up[k0 + k];
+    }
+    Scalar* out = w + k0;
+    if constexpr (Kind == MetricKind::Cosine) {
+      for (Index k = 0; k < c; ++k) out[k] = -u[k];
+    } else if constexpr (Kind == MetricKind::SquaredEuclidean) {
+      for (Index k = 0; k < c; ++k) out[k] = Scalar(2) * u[k];
+    } else {
+      // u / d, with the zero subgradient at coincident points; the division never sees a zero.
+      const Scalar* d = distance + k0;
+      for (Index k = 0; k < c; ++k) {
+        const Scalar q = u[k] / (d[k] > Scalar(0) ? d[k] : Scalar(1));
+        out[k] = d[k] > Scalar(0) ? q : Scalar(0);
+      }
+    }
+  }
 }
 
 // Cosine: dD/dx_i for one pair, from the unit rows, the distance and the norm of x_i.
@@ -170,24 +316,14 @@ void pairwise_backward(const PairwiseForward<Scalar>& f, const ConstRowRef<Scala
 
   // W holds the weights of the product form; symmetric inputs fold dD and dD^T together.
   RowMatrix<Scalar> W(n, m);
-  if (Kind == MetricKind::Cosine) {
-    if (f.symmetric) {
-      W = -(dD + dD.transpose());
-    } else {
-      W = -dD;
-    }
-  } else {
-    if (f.symmetric) {
-      for (Index i = 0; i < n; ++i) {
-        for (Index j = 0; j < m; ++j) {
-          W(i, j) = difference_weight<Kind>(dD(i, j) + dD(j, i), D(i, j));
-        }
-      }
-    } else {
-      for (Index i = 0; i < n; ++i) {
-        for (Index j = 0; j < m; ++j) W(i, j) = difference_weight<Kind>(dD(i, j), D(i, j));
-      }
-    }
+  // W = dD^T first (tiled), so the row pass below reads dD_ij + dD_ji from two rows.
+  if (f.symmetric) transpose_into(dD, W);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(pass_threads()) if (n >= 256)
+#endif
+  for (Index i = 0; i < n; ++i) {
+    weight_row<Kind, Scalar>(dD.row(i).data(), f.symmetric ? W.row(i).data() : nullptr,
+                             D.row(i).data(), W.row(i).data(), m);
   }
   if (f.symmetric) W.diagonal().setZero();
   // Flagged pairs leave the product and are added from their exact difference below.
