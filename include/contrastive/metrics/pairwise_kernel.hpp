@@ -117,6 +117,9 @@ template <class Scalar>
 void symmetric_gram(const ConstRowRef<Scalar>& A, RowMatrix<Scalar>& G) {
   const Index n = A.rows();
   G.setZero(n, n);
+  // Eigen's rank update binds a reference to an empty A's null data (UB, found
+  // by tests/fuzz/fuzz_metrics); an empty A adds nothing anyway.
+  if (n == 0 || A.cols() == 0) return;
   const int threads = pass_threads();
   if (threads <= 1 || n < 512) {
     G.template selfadjointView<Eigen::Upper>().rankUpdate(A);
