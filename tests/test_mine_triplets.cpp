@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <array>
+#include <contrastive/losses/triplet_margin_loss.hpp>
+
 #include <map>
 #include <set>
 #include <vector>
@@ -219,4 +221,27 @@ TEMPLATE_TEST_CASE("mine_triplets: empty results are empty, bad input throws", "
   MineOptions negative_cap;
   negative_cap.max_per_anchor = -1;
   REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, 0.5, NegativeKind::Hard, negative_cap), "max_per_anchor");
+}
+
+TEMPLATE_TEST_CASE("mined triplets feed triplet_margin_loss: the easy ones carry no loss", "[mining][triplets]",
+                   float, double) {
+  using S = TestType;
+  const Eigen::VectorXi labels = random_labels(24, 3, 70);
+  const RowMatrix<S> X = random_embeddings<S>(24, 4, 71);
+  TripletOptions options;
+  options.margin = 0.8;
+  options.reduction = Reduction::Sum;
+  const Triplets all = mine_triplets(X, labels, options.margin, NegativeKinds::all());
+  const Triplets violating = mine_triplets(X, labels, options.margin, NegativeKind::Hard | NegativeKind::SemiHard);
+  const Triplets easy = mine_triplets(X, labels, options.margin, NegativeKind::Easy);
+  REQUIRE(violating.size() > 0);
+  REQUIRE(easy.size() > 0);
+  const S total = triplet_margin_loss(X, all, options, value_only);
+  CHECK(total > S(0));
+  CHECK(double(triplet_margin_loss(X, violating, options, value_only)) ==
+        Approx(double(total)).epsilon(value_tolerance<S>()));
+  CHECK(double(triplet_margin_loss(X, easy, options, value_only)) == Approx(0.0).margin(value_tolerance<S>()));
+  // Every violating triplet has a positive term.
+  const LossResult<S> result = triplet_margin_loss(X, violating, options);
+  CHECK((result.terms.array() > S(0)).count() == violating.size());
 }
