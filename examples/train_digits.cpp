@@ -12,13 +12,6 @@
 // At the end: held-out Recall@1 before training, after training and on raw
 // pixels, and an SVG with a 2-D PCA of the held-out embeddings before and after.
 #include <contrastive/contrastive.hpp>
-// TEMPORARY until the losses are in the umbrella header.
-#include <contrastive/losses/batch_all_triplet_loss.hpp>
-#include <contrastive/losses/batch_hard_triplet_loss.hpp>
-#include <contrastive/losses/batch_semihard_triplet_loss.hpp>
-#include <contrastive/losses/contrastive_loss.hpp>
-#include <contrastive/losses/margin_loss.hpp>
-#include <contrastive/losses/supcon_loss.hpp>
 
 #include "digits/adam.hpp"
 #include "digits/batches.hpp"
@@ -30,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -103,7 +97,7 @@ int train(const Flags& f) {
   test_set.pixels /= 16.0f;
 
   Mlp net(kPixels, f.hidden, f.dim, f.normalize, rng);
-  Adam adam(f.lr);
+  Adam adam(f.lr, f.weight_decay);
   PkSampler sampler(train_set.labels, kClasses, f.p, f.k, rng);
   const long batches = f.batches > 0 ? f.batches
                                      : std::max<long>(1, static_cast<long>(train_set.labels.size()) /
@@ -118,7 +112,7 @@ int train(const Flags& f) {
   std::printf("digits: %ld train / %ld held-out samples; MLP 64-%ld-%ld%s; %s loss, %s distance\n",
               static_cast<long>(train_set.labels.size()), static_cast<long>(test_set.labels.size()),
               f.hidden, f.dim, f.normalize ? " (unit norm)" : "", loss_name(f.loss), metric_name(f.metric));
-  std::printf("%ld epochs x %ld batches of %ld classes x %ld samples, Adam lr %g, seed %u\n", f.epochs,
+  std::printf("%ld epochs x %ld batches of %ld classes x %ld samples, Adam lr %g (cosine decay), seed %u\n", f.epochs,
               batches, f.p, f.k, f.lr, f.seed);
   std::printf("negatives of the batches' triplets at margin %g: hard / semi-hard / easy fractions\n",
               stats_margin);
@@ -131,6 +125,9 @@ int train(const Flags& f) {
     double loss_sum = 0;
     contrastive::Index hard = 0, semihard = 0, easy = 0;
     for (long b = 0; b < batches; ++b) {
+      // Cosine decay of the learning rate to 0 over the run: a settled final epoch.
+      const double progress = static_cast<double>((epoch - 1) * batches + b) / static_cast<double>(f.epochs * batches);
+      adam.set_learning_rate(0.5 * f.lr * (1.0 + std::cos(3.141592653589793 * progress)));
       const Dataset batch = select_rows(train_set, sampler.next());
       const Matrix E = net.forward(batch.pixels, &cache);
       loss_sum += static_cast<double>(loss_and_gradient<Metric>(f, E, batch.labels, dE));

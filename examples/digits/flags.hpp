@@ -26,12 +26,13 @@ struct Flags {
   LossKind loss = LossKind::BatchHard;
   MetricKind metric = MetricKind::Euclidean;
   long dim = 16;
-  long hidden = 64;
-  long epochs = 30;
+  long hidden = 128;
+  long epochs = 100;
   long p = 10;
   long k = 8;
   long batches = 0;  // per epoch; 0 = enough to see every training sample about once
   double lr = 3e-3;
+  double weight_decay = 0.01;
   std::optional<double> margin;  // per-loss default, see margin_or_default()
   double temperature = 0.1;
   bool normalize = true;
@@ -42,7 +43,7 @@ struct Flags {
   // Triplet margin, contrastive neg_margin, or margin-loss alpha.
   double margin_or_default() const {
     if (margin) return *margin;
-    return loss == LossKind::Contrastive ? 1.0 : 0.2;
+    return loss == LossKind::Contrastive ? 1.0 : loss == LossKind::Margin ? 0.2 : 0.5;
   }
 };
 
@@ -55,13 +56,14 @@ inline const char* usage() {
          "                     margin, supcon\n"
          "  --metric NAME      euclidean (default), squared, cosine\n"
          "  --dim N            embedding size (default 16)\n"
-         "  --hidden N         hidden layer width (default 64)\n"
-         "  --epochs N         training epochs (default 30)\n"
+         "  --hidden N         hidden layer width (default 128)\n"
+         "  --epochs N         training epochs (default 100)\n"
          "  --p N, --k N       batches of P classes x K samples (default 10 x 8)\n"
          "  --batches N        batches per epoch (default: train size / (P K))\n"
          "  --lr X             Adam learning rate (default 0.003)\n"
+         "  --weight-decay X   AdamW decoupled weight decay (default 0.01)\n"
          "  --margin X         triplet margin / contrastive neg_margin / margin-loss alpha\n"
-         "                     (default 0.2 / 1.0 / 0.2)\n"
+         "                     (default 0.5 / 1.0 / 0.2)\n"
          "  --temperature X    supcon temperature (default 0.1)\n"
          "  --normalize on|off L2-normalise the embeddings (default on)\n"
          "  --seed N           seed of the split, the initialisation and the batches (default 1)\n"
@@ -149,6 +151,8 @@ inline Flags parse_flags(int argc, char** argv) {
       f.seed = static_cast<unsigned>(detail::parse_integer(name, v, 0, 2147483647));
     } else if (name == "--lr") {
       f.lr = detail::parse_positive(name, v);
+    } else if (name == "--weight-decay") {
+      f.weight_decay = v == "0" ? 0.0 : detail::parse_positive(name, v);
     } else if (name == "--margin") {
       f.margin = detail::parse_positive(name, v);
     } else if (name == "--temperature") {

@@ -24,6 +24,7 @@ struct MlpParameters {
 
   std::array<Matrix*, 4> list() { return {&W1, &b1, &W2, &b2}; }
   std::array<const Matrix*, 4> list() const { return {&W1, &b1, &W2, &b2}; }
+  static std::array<bool, 4> is_weight() { return {true, false, true, false}; }
 };
 
 class Mlp {
