@@ -62,65 +62,62 @@ Scalar batch_all_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
     Index valid = 0, active = 0;
     for (Index a = 0; a < n; ++a) {
       sides.split(a, D.row(a), labels);
-      auto& pos = sides.positives;
-      auto& neg = sides.negatives;
-      if (pos.empty() || neg.empty()) continue;
-      const Index kp = static_cast<Index>(pos.size());
-      const Index kn = static_cast<Index>(neg.size());
-      valid += kp * kn;
+      RankedDistance<Scalar>* const pos = sides.positives();
+      RankedDistance<Scalar>* const neg = sides.negatives();
+      const std::size_t np = sides.num_positives;
+      const std::size_t nn = sides.num_negatives;
+      if (np == 0 || nn == 0) continue;
+      valid += static_cast<Index>(np) * static_cast<Index>(nn);
       Scalar anchor_sum(0);
-      if (dD) activations.assign(static_cast<std::size_t>(std::min(kp, kn)) + 1, 0);
-      if (kp <= kn) {
-        std::sort(pos.begin(), pos.end(), ranked_less<Scalar>);
-        partial_sums.assign(pos.size() + 1, Scalar(0));
-        for (std::size_t t = pos.size(); t-- > 0;) partial_sums[t] = partial_sums[t + 1] + pos[t].distance;
-        for (const RankedDistance<Scalar>& e : neg) {
-          const Scalar v = e.distance;
+      if (dD) activations.assign(std::min(np, nn) + 1, 0);
+      if (np <= nn) {
+        std::sort(pos, pos + np, ranked_less<Scalar>);
+        partial_sums.assign(np + 1, Scalar(0));
+        for (std::size_t t = np; t-- > 0;) partial_sums[t] = partial_sums[t + 1] + pos[t].distance;
+        for (std::size_t k = 0; k < nn; ++k) {
+          const Scalar v = neg[k].distance;
           // The hinge grows with d_ap, so the inactive positives form a prefix.
-          const auto first_active = std::partition_point(pos.begin(), pos.end(), [&](const RankedDistance<Scalar>& q) {
+          const std::size_t j = partition_point_index(pos, np, [&](const RankedDistance<Scalar>& q) {
             return !(q.distance - v + margin > Scalar(0));
           });
-          const std::size_t j = static_cast<std::size_t>(first_active - pos.begin());
-          const Index c = kp - static_cast<Index>(j);
-          if (c == 0) continue;
+          // c = 0 adds nothing; j = np is a spare slot of the difference array.
+          const Index c = static_cast<Index>(np - j);
           anchor_sum += partial_sums[j] - static_cast<Scalar>(c) * (v - margin);
           active += c;
           if (dD) {
-            (*dD)(a, e.index) = -static_cast<Scalar>(c);
+            (*dD)(a, neg[k].index) = -static_cast<Scalar>(c);
             ++activations[j];
           }
         }
         if (dD) {
           Index running = 0;
-          for (std::size_t t = 0; t < pos.size(); ++t) {
+          for (std::size_t t = 0; t < np; ++t) {
             running += activations[t];
             (*dD)(a, pos[t].index) = static_cast<Scalar>(running);
           }
         }
       } else {
-        std::sort(neg.begin(), neg.end(), ranked_less<Scalar>);
-        partial_sums.assign(neg.size() + 1, Scalar(0));
-        for (std::size_t t = 0; t < neg.size(); ++t) partial_sums[t + 1] = partial_sums[t] + neg[t].distance;
-        for (const RankedDistance<Scalar>& e : pos) {
-          const Scalar s = e.distance;
+        std::sort(neg, neg + nn, ranked_less<Scalar>);
+        partial_sums.assign(nn + 1, Scalar(0));
+        for (std::size_t t = 0; t < nn; ++t) partial_sums[t + 1] = partial_sums[t] + neg[t].distance;
+        for (std::size_t k = 0; k < np; ++k) {
+          const Scalar s = pos[k].distance;
           // The hinge falls with d_an, so the active negatives form a prefix.
-          const auto end_active = std::partition_point(neg.begin(), neg.end(), [&](const RankedDistance<Scalar>& q) {
+          const std::size_t j = partition_point_index(neg, nn, [&](const RankedDistance<Scalar>& q) {
             return s - q.distance + margin > Scalar(0);
           });
-          const std::size_t j = static_cast<std::size_t>(end_active - neg.begin());
           const Index c = static_cast<Index>(j);
-          if (c == 0) continue;
           anchor_sum += static_cast<Scalar>(c) * (s + margin) - partial_sums[j];
           active += c;
           if (dD) {
-            (*dD)(a, e.index) = static_cast<Scalar>(c);
+            (*dD)(a, pos[k].index) = static_cast<Scalar>(c);
             ++activations[j];
           }
         }
         if (dD) {
           // Negative t is active for every positive whose prefix ends beyond t.
           Index running = 0;
-          for (std::size_t t = neg.size(); t-- > 0;) {
+          for (std::size_t t = nn; t-- > 0;) {
             running += activations[t + 1];
             (*dD)(a, neg[t].index) = -static_cast<Scalar>(running);
           }

@@ -35,7 +35,9 @@
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/metrics/distance.hpp"
 
+#include <limits>
 #include <utility>
+#include <vector>
 
 namespace contrastive {
 namespace detail {
@@ -62,19 +64,19 @@ Scalar batch_hard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& 
       const Label own = labels(a);
       const Scalar* row = D.data() + a * D.cols();
       Index p = -1, q = -1;
-      Scalar d_ap(0), d_an(0);
+      Scalar d_ap = -std::numeric_limits<Scalar>::infinity();
+      Scalar d_an = std::numeric_limits<Scalar>::infinity();
       for (Index j = 0; j < n; ++j) {
         const Scalar d = row[j];
-        // Strict comparisons keep the lowest index on ties.
-        if (labels(j) != own) {
-          if (q < 0 || d < d_an) {
-            q = j;
-            d_an = d;
-          }
-        } else if (j != a && (p < 0 || d > d_ap)) {
-          p = j;
-          d_ap = d;
-        }
+        const bool negative = labels(j) != own;
+        // Strict comparisons keep the lowest index on ties; selects instead of
+        // branches, whose outcome the predictor cannot know.
+        const bool take_negative = negative & (d < d_an);
+        const bool take_positive = !negative & (j != a) & (d > d_ap);
+        d_an = take_negative ? d : d_an;
+        q = take_negative ? j : q;
+        d_ap = take_positive ? d : d_ap;
+        p = take_positive ? j : p;
       }
       if (p < 0 || q < 0) continue;
       const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap, d_an, margin, options.soft);

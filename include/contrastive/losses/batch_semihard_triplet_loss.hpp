@@ -40,6 +40,7 @@
 #include "contrastive/metrics/distance.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -66,52 +67,60 @@ Scalar batch_semihard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVect
     std::vector<Index> slot(terms ? static_cast<std::size_t>(n) : 0);
     std::vector<Scalar> term_values;
     if (terms) term_values.reserve(static_cast<std::size_t>(n) * 4);
+    const Scalar none = std::numeric_limits<Scalar>::infinity();  // an empty bucket
     Scalar sum(0);
     Index pairs = 0, positive = 0;
     for (Index a = 0; a < n; ++a) {
       sides.split(a, D.row(a), labels);
-      auto& pos = sides.positives;
-      auto& neg = sides.negatives;
-      if (pos.empty() || neg.empty()) continue;
+      RankedDistance<Scalar>* const pos = sides.positives();
+      RankedDistance<Scalar>* const neg = sides.negatives();
+      const std::size_t np = sides.num_positives;
+      const std::size_t nn = sides.num_negatives;
+      if (np == 0 || nn == 0) continue;
       const std::size_t first_term = term_values.size();
       if (terms) {
-        for (std::size_t t = 0; t < pos.size(); ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
-        term_values.resize(first_term + pos.size());
+        for (std::size_t t = 0; t < np; ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
+        term_values.resize(first_term + np);
       }
-      // The fallback: the farthest negative, lowest index on ties.
-      RankedDistance<Scalar> farthest = neg.front();
-      for (const RankedDistance<Scalar>& e : neg) {
-        if (e.distance > farthest.distance) farthest = e;
+      // The fallback: the farthest negative, lowest index on ties (column order, strict >).
+      RankedDistance<Scalar> farthest = neg[0];
+      for (std::size_t k = 1; k < nn; ++k) {
+        if (neg[k].distance > farthest.distance) farthest = neg[k];
       }
-      chosen.assign(pos.size(), farthest);
-      if (pos.size() <= neg.size()) {
-        std::sort(pos.begin(), pos.end(), ranked_less<Scalar>);
+      chosen.assign(np, farthest);
+      if (np <= nn) {
+        std::sort(pos, pos + np, ranked_less<Scalar>);
         // bucket[j]: the smallest negative above positives [0, j) and not above positive j.
-        bucket.assign(pos.size() + 1, RankedDistance<Scalar>{Scalar(0), -1});
-        for (const RankedDistance<Scalar>& e : neg) {
-          const auto above = std::partition_point(pos.begin(), pos.end(), [&](const RankedDistance<Scalar>& q) {
-            return q.distance < e.distance;
+        // Negatives arrive in column order, so a strict < keeps the lowest index on ties.
+        bucket.assign(np + 1, RankedDistance<Scalar>{none, -1});
+        for (std::size_t k = 0; k < nn; ++k) {
+          const Scalar v = neg[k].distance;
+          const std::size_t j = partition_point_index(pos, np, [&](const RankedDistance<Scalar>& q) {
+            return q.distance < v;
           });
-          RankedDistance<Scalar>& b = bucket[static_cast<std::size_t>(above - pos.begin())];
-          if (b.index < 0 || ranked_less(e, b)) b = e;
+          RankedDistance<Scalar>& b = bucket[j];
+          const bool better = v < b.distance;
+          b.distance = better ? v : b.distance;
+          b.index = better ? neg[k].index : b.index;
         }
-        RankedDistance<Scalar> best{Scalar(0), -1};
-        for (std::size_t t = pos.size(); t-- > 0;) {
-          const RankedDistance<Scalar>& b = bucket[t + 1];
-          if (b.index >= 0 && (best.index < 0 || ranked_less(b, best))) best = b;
+        // Equal distances share a bucket, so the suffix minimum never meets a tie.
+        RankedDistance<Scalar> best{none, -1};
+        for (std::size_t t = np; t-- > 0;) {
+          if (bucket[t + 1].distance < best.distance) best = bucket[t + 1];
           if (best.index >= 0) chosen[t] = best;
         }
       } else {
-        std::sort(neg.begin(), neg.end(), ranked_less<Scalar>);
-        for (std::size_t t = 0; t < pos.size(); ++t) {
+        std::sort(neg, neg + nn, ranked_less<Scalar>);
+        for (std::size_t t = 0; t < np; ++t) {
           const Scalar s = pos[t].distance;
-          const auto above = std::partition_point(neg.begin(), neg.end(), [&](const RankedDistance<Scalar>& q) {
+          // The first negative strictly farther than the positive; ties sorted by index.
+          const std::size_t j = partition_point_index(neg, nn, [&](const RankedDistance<Scalar>& q) {
             return !(q.distance > s);
           });
-          if (above != neg.end()) chosen[t] = *above;
+          if (j < nn) chosen[t] = neg[j];
         }
       }
-      for (std::size_t t = 0; t < pos.size(); ++t) {
+      for (std::size_t t = 0; t < np; ++t) {
         const TripletTerm<Scalar> term = triplet_term<Scalar>(pos[t].distance, chosen[t].distance, margin, options.soft);
         sum += term.value;
         if (term.value > Scalar(0)) ++positive;
@@ -121,7 +130,7 @@ Scalar batch_semihard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVect
           (*dD)(a, chosen[t].index) -= term.slope;
         }
       }
-      pairs += static_cast<Index>(pos.size());
+      pairs += static_cast<Index>(np);
     }
     const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, pairs, positive);
     if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));

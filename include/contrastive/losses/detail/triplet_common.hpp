@@ -70,31 +70,55 @@ bool ranked_less(const RankedDistance<Scalar>& x, const RankedDistance<Scalar>& 
   return x.distance < y.distance || (x.distance == y.distance && x.index < y.index);
 }
 
+// std::partition_point over [first, first + count) without data-dependent
+// branches: it runs once per (anchor, element of the larger side), and whether
+// a probe lands left or right is a coin flip the branch predictor would lose.
+template <class T, class Pred>
+std::size_t partition_point_index(const T* first, std::size_t count, Pred pred) {
+  if (count == 0) return 0;
+  const T* base = first;
+  while (count > 1) {
+    const std::size_t half = count / 2;
+    base = pred(base[half]) ? base + half : base;
+    count -= half;
+  }
+  return static_cast<std::size_t>(base - first) + (pred(*base) ? 1u : 0u);
+}
+
 // Positives (same label, not the anchor) and negatives (other label) of one
-// anchor, in column order. The buffers keep their capacity across anchors.
+// anchor, in column order, as [begin, end) ranges over buffers sized once.
 template <class Scalar>
 struct AnchorSides {
-  std::vector<RankedDistance<Scalar>> positives;
-  std::vector<RankedDistance<Scalar>> negatives;
+  std::vector<RankedDistance<Scalar>> positive_buffer;
+  std::vector<RankedDistance<Scalar>> negative_buffer;
+  std::size_t num_positives = 0;
+  std::size_t num_negatives = 0;
 
-  explicit AnchorSides(Index n) {
-    positives.reserve(static_cast<std::size_t>(n));
-    negatives.reserve(static_cast<std::size_t>(n));
-  }
+  explicit AnchorSides(Index n)
+      : positive_buffer(static_cast<std::size_t>(n)), negative_buffer(static_cast<std::size_t>(n)) {}
 
+  RankedDistance<Scalar>* positives() { return positive_buffer.data(); }
+  RankedDistance<Scalar>* negatives() { return negative_buffer.data(); }
+
+  // Every entry is written to both buffers and only the matching count
+  // advances: no branch on the labels.
   template <class Row>
   void split(Index anchor, const Row& distances, const LabelVector& labels) {
-    positives.clear();
-    negatives.clear();
     const Label own = labels(anchor);
     const Index n = labels.size();
+    RankedDistance<Scalar>* pos = positive_buffer.data();
+    RankedDistance<Scalar>* neg = negative_buffer.data();
+    std::size_t np = 0, nn = 0;
     for (Index j = 0; j < n; ++j) {
-      if (labels(j) != own) {
-        negatives.push_back({distances(j), j});
-      } else if (j != anchor) {
-        positives.push_back({distances(j), j});
-      }
+      const RankedDistance<Scalar> entry{distances(j), j};
+      const bool same = labels(j) == own;
+      pos[np] = entry;
+      neg[nn] = entry;
+      np += static_cast<std::size_t>(same & (j != anchor));
+      nn += static_cast<std::size_t>(!same);
     }
+    num_positives = np;
+    num_negatives = nn;
   }
 };
 
