@@ -58,7 +58,7 @@ TEMPLATE_TEST_CASE("calls from several threads at once match a single call bitwi
                    "[concurrency]", float, double) {
   const WorkloadInputs<TestType> inputs;
   const std::vector<Workload> workloads = all_workloads(inputs);
-  REQUIRE(workloads.size() >= 18);
+  REQUIRE(workloads.size() >= 39);
 
   std::vector<Snapshot> reference;
   for (const Workload& w : workloads) reference.push_back(w.run());

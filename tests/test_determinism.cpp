@@ -89,6 +89,6 @@ TEST_CASE("dump of every workload's output for the cross-process comparison",
   dump(all_workloads(f));
   dump(all_workloads(d));
   out.close();
-  CHECK(lines >= 36);
+  CHECK(lines >= 78);
   CHECK(out.good());
 }

@@ -125,6 +125,83 @@ void add_metric_workloads(const WorkloadInputs<Scalar>& in, std::vector<Workload
                  }});
 }
 
+// Losses and miners on the same inputs, through their full, value-only and
+// buffer forms (the buffer form's gradient goes into the snapshot too).
+template <class Scalar, class Metric>
+void add_loss_workloads(const WorkloadInputs<Scalar>& in, std::vector<Workload>& out) {
+  using namespace contrastive;
+  const std::string m = std::string("<") + Metric::name + ">";
+  TripletOptions hinge;
+  hinge.margin = 0.3;
+  out.push_back({"batch_all_triplet_loss" + m, [&in, hinge] {
+                   Snapshot s;
+                   s.add(batch_all_triplet_loss<Metric>(in.X, in.labels, hinge));
+                   s.add_scalar(batch_all_triplet_loss<Metric>(in.X, in.labels, hinge, value_only));
+                   RowMatrix<Scalar> g(in.X.rows(), in.X.cols());
+                   s.add_scalar(batch_all_triplet_loss<Metric>(in.X, in.labels, hinge, g));
+                   s.add(g);
+                   return s;
+                 }});
+  out.push_back({"batch_hard_triplet_loss" + m, [&in, hinge] {
+                   Snapshot s;
+                   s.add(batch_hard_triplet_loss<Metric>(in.X, in.labels, hinge));
+                   TripletOptions soft;
+                   soft.soft = true;
+                   s.add(batch_hard_triplet_loss<Metric>(in.X, in.labels, soft));
+                   return s;
+                 }});
+  out.push_back({"batch_semihard_triplet_loss" + m, [&in, hinge] {
+                   Snapshot s;
+                   s.add(batch_semihard_triplet_loss<Metric>(in.X, in.labels, hinge));
+                   return s;
+                 }});
+  out.push_back({"triplet_margin_loss" + m + "(A, P, N) and (X, triplets)", [&in, hinge] {
+                   Snapshot s;
+                   TripletOptions swap = hinge;
+                   swap.swap = true;
+                   s.add(triplet_margin_loss<Metric>(in.A, in.B, in.X, swap));
+                   const Triplets t = mine_triplets<Metric>(in.X, in.labels, 0.3, NegativeKind::Hard | NegativeKind::SemiHard);
+                   s.add(triplet_margin_loss<Metric>(in.X, t, hinge));
+                   return s;
+                 }});
+  out.push_back({"ntxent_loss" + m + " (views and labels)", [&in] {
+                   Snapshot s;
+                   s.add(ntxent_loss<Metric>(in.X, in.A, 0.1));
+                   s.add(ntxent_loss<Metric>(in.X, in.labels, 0.1));
+                   return s;
+                 }});
+  out.push_back({"supcon_loss" + m, [&in] {
+                   Snapshot s;
+                   s.add(supcon_loss<Metric>(in.X, in.labels, 0.1, SupConOptions{}));
+                   return s;
+                 }});
+  out.push_back({"miners" + m, [&in] {
+                   Snapshot s;
+                   const NegativeStats<Scalar> st = negative_stats<Metric>(in.X, in.labels, 0.3);
+                   s.add_scalar(static_cast<double>(st.hard * 1000000 + st.semihard * 1000 + st.easy));
+                   s.add_scalar(st.positive_pairs.mean);
+                   s.add_scalar(st.negative_pairs.max);
+                   MineOptions capped;
+                   capped.max_per_anchor = 3;
+                   capped.seed = 42;
+                   const Triplets lists[] = {
+                       mine_triplets<Metric>(in.X, in.labels, 0.3, NegativeKinds::all(), capped),
+                       mine_batch_hard<Metric>(in.X, in.labels), mine_semihard<Metric>(in.X, in.labels),
+                       mine_easy_hard<Metric>(in.X, in.labels),
+                       mine_triplets<Metric>(in.X, in.labels, in.Y, in.labels.head(in.Y.rows()), 0.3,
+                                             NegativeKind::SemiHard)};
+                   for (const Triplets& t : lists) {
+                     s.add(Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(t.anchor.data(), t.size()));
+                     s.add(Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(t.positive.data(), t.size()));
+                     s.add(Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(t.negative.data(), t.size()));
+                   }
+                   const Pairs p = mine_pairs<Metric>(in.X, in.labels, 0.5, 1.0);
+                   s.add(Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(p.first.data(), p.size()));
+                   s.add(Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(p.second.data(), p.size()));
+                   return s;
+                 }});
+}
+
 // Every workload of one scalar type, over every metric.
 template <class Scalar>
 std::vector<Workload> all_workloads(const WorkloadInputs<Scalar>& in) {
@@ -132,6 +209,9 @@ std::vector<Workload> all_workloads(const WorkloadInputs<Scalar>& in) {
   add_metric_workloads<Scalar, contrastive::Euclidean>(in, out);
   add_metric_workloads<Scalar, contrastive::SquaredEuclidean>(in, out);
   add_metric_workloads<Scalar, contrastive::Cosine>(in, out);
+  add_loss_workloads<Scalar, contrastive::Euclidean>(in, out);
+  add_loss_workloads<Scalar, contrastive::SquaredEuclidean>(in, out);
+  add_loss_workloads<Scalar, contrastive::Cosine>(in, out);
   return out;
 }
 
