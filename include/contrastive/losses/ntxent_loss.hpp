@@ -59,39 +59,36 @@ struct NTXentOptions {
 
 namespace detail {
 
-// The labelled NT-Xent on a distance matrix D (N x N, zero diagonal). Adds
-// dL/dD into dD when it is not null. Terms: one per ordered positive pair.
+// The labelled NT-Xent on a distance matrix D (N x N, zero diagonal). Writes
+// dL/dD into dD (zero on entry) when it is not null. Terms: one per ordered
+// positive pair, anchor-major, positives in row order.
 template <class Scalar>
 Scalar ntxent_on_distances(const RowMatrix<Scalar>& D, const LabelVector& labels, Scalar inv_t,
                            Reduction reduction, RowMatrix<Scalar>* dD, Vector<Scalar>* terms) {
-  using RowArray = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
   const Index n = D.rows();
-  const Eigen::Array<Label, 1, Eigen::Dynamic> label = label_row(labels);
-  // Positive pairs per anchor (labels equal, minus the anchor itself).
-  Eigen::Array<Index, Eigen::Dynamic, 1> positives(n);
-  for (Index i = 0; i < n; ++i) positives(i) = (label == label(i)).count() - 1;
-  const Index count = positives.sum();
+  const LabelGroups groups(labels);
+  Index count = 0;
+  for (Index i = 0; i < n; ++i) count += groups.class_size(i) - 1;
   Vector<Scalar> term(count);
   // Per anchor: the sum of its shifted negative exponentials (0 if it has none).
   Vector<Scalar> neg_sum = Vector<Scalar>::Zero(n);
-  RowArray keep(n), row_buffer(n);
+  Eigen::Matrix<Scalar, 1, Eigen::Dynamic> row_buffer(n);
   Scalar sum(0);
   Index positive_terms = 0;
   Index t = 0;
   for (Index i = 0; i < n; ++i) {
-    if (positives(i) == 0) {
-      if (dD) dD->row(i).setZero();
-      continue;
-    }
-    keep = (label != label(i)).template cast<Scalar>();
-    // With a gradient to come, the exponentials wait in dD's row; else in a buffer.
-    const MaskedExpRow<Scalar> e =
-        dD ? masked_exp_row<Scalar>(D.row(i), keep, inv_t, dD->row(i))
-           : masked_exp_row<Scalar>(D.row(i), keep, inv_t, row_buffer);
+    const Index size = groups.class_size(i);
+    if (size == 1) continue;
+    const Index* same = groups.class_of(i);  // the anchor and its positives: not negatives
+    // Always reduced in the same aligned buffer, so the value-only call returns
+    // exactly the same value; with a gradient to come, the row waits in dD.
+    const MaskedExpRow<Scalar> e = masked_exp_row<Scalar>(D.row(i), same, size, inv_t, row_buffer);
+    if (dD) dD->row(i) = row_buffer;
     neg_sum(i) = e.sum;
     const Scalar log_neg_sum = e.sum > Scalar(0) ? std::log(e.sum) : Scalar(0);
-    for (Index p = 0; p < n; ++p) {
-      if (p == i || label(p) != label(i)) continue;
+    for (Index k = 0; k < size; ++k) {
+      const Index p = same[k];
+      if (p == i) continue;
       // term = log(exp(a) + S) - a = softplus(log S - a), a = s_ip - largest negative logit.
       const Scalar value =
           e.sum > Scalar(0) ? softplus<Scalar>(log_neg_sum - (e.shift - D(i, p)) * inv_t) : Scalar(0);
@@ -108,25 +105,25 @@ Scalar ntxent_on_distances(const RowMatrix<Scalar>& D, const LabelVector& labels
   // sigma = 1 - exp(-term) (the softplus's sigmoid); dL/dD = -(dL/ds) / t.
   t = 0;
   for (Index i = 0; i < n; ++i) {
-    if (positives(i) == 0) continue;
-    Scalar negative_weight(0);
+    const Index size = groups.class_size(i);
+    if (size == 1) continue;
+    const Index* same = groups.class_of(i);
     const Index first = t;
-    for (Index p = 0; p < n; ++p) {
-      if (p == i || label(p) != label(i)) continue;
+    Scalar negative_weight(0);
+    for (Index k = 0; k < size; ++k) {
+      if (same[k] == i) continue;
       const Scalar value = term(t++);
-      const bool counted = reduction != Reduction::MeanNonZero || value > Scalar(0);
-      if (!counted || value == Scalar(0)) continue;
+      if (reduction == Reduction::MeanNonZero && !(value > Scalar(0))) continue;
       negative_weight += reduced.weight * -std::expm1(-value);
     }
     // The row holds e_an (0 at the anchor and its positives).
     if (neg_sum(i) > Scalar(0)) {
       dD->row(i) *= -negative_weight * inv_t / neg_sum(i);
-    } else {
-      dD->row(i).setZero();
     }
     t = first;
-    for (Index p = 0; p < n; ++p) {
-      if (p == i || label(p) != label(i)) continue;
+    for (Index k = 0; k < size; ++k) {
+      const Index p = same[k];
+      if (p == i) continue;
       const Scalar value = term(t++);
       const bool counted = reduction != Reduction::MeanNonZero || value > Scalar(0);
       (*dD)(i, p) = counted ? reduced.weight * -std::expm1(-value) * inv_t : Scalar(0);

@@ -55,42 +55,38 @@ struct SupConOptions {
 
 namespace detail {
 
-// SupCon on a distance matrix D (N x N, zero diagonal); adds dL/dD into dD
-// when it is not null. Terms: one per anchor.
+// SupCon on a distance matrix D (N x N, zero diagonal); writes dL/dD into dD
+// (zero on entry) when it is not null. Terms: one per anchor.
 template <class Scalar>
 Scalar supcon_on_distances(const RowMatrix<Scalar>& D, const LabelVector& labels, Scalar inv_t,
                            Reduction reduction, RowMatrix<Scalar>* dD, Vector<Scalar>* terms) {
-  using RowArray = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
   const Index n = D.rows();
   Vector<Scalar> term = Vector<Scalar>::Zero(n);
-  const PairPresence presence = pair_presence(labels);
-  if (!presence.any_positive || !presence.any_negative) {
+  const LabelGroups groups(labels);
+  if (!groups.any_positive || !groups.any_negative) {
     if (terms) *terms = term;
     return Scalar(0);
   }
-  const Eigen::Array<Label, 1, Eigen::Dynamic> label = label_row(labels);
-  Eigen::Array<Index, Eigen::Dynamic, 1> positives(n);
   Vector<Scalar> exp_sum = Vector<Scalar>::Zero(n);
-  RowArray keep = RowArray::Ones(n), positive(n), row_buffer(n);
+  Eigen::Matrix<Scalar, 1, Eigen::Dynamic> row_buffer(n);
   Scalar sum(0);
   Index anchors = 0, positive_terms = 0;
   for (Index i = 0; i < n; ++i) {
-    positive = (label == label(i)).template cast<Scalar>();
-    positive(i) = Scalar(0);
-    positives(i) = (label == label(i)).count() - 1;
-    if (positives(i) == 0) continue;
+    const Index size = groups.class_size(i);
+    if (size == 1) continue;
     ++anchors;
-    keep(i) = Scalar(0);
-    // With a gradient to come, the exponentials wait in dD's row; else in a buffer.
-    const MaskedExpRow<Scalar> e =
-        dD ? masked_exp_row<Scalar>(D.row(i), keep, inv_t, dD->row(i))
-           : masked_exp_row<Scalar>(D.row(i), keep, inv_t, row_buffer);
-    keep(i) = Scalar(1);
+    // Always reduced in the same aligned buffer, so the value-only call returns
+    // exactly the same value; with a gradient to come, the row waits in dD.
+    const MaskedExpRow<Scalar> e = masked_exp_row<Scalar>(D.row(i), &i, 1, inv_t, row_buffer);
+    if (dD) dD->row(i) = row_buffer;
     exp_sum(i) = e.sum;
     // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
-    const Scalar mean_positive_logit =
-        ((e.shift - D.row(i).array()) * positive).sum() * inv_t / static_cast<Scalar>(positives(i));
-    term(i) = std::log(e.sum) - mean_positive_logit;
+    const Index* same = groups.class_of(i);
+    Scalar positive_logits(0);
+    for (Index k = 0; k < size; ++k) {
+      if (same[k] != i) positive_logits += e.shift - D(i, same[k]);
+    }
+    term(i) = std::log(e.sum) - positive_logits * inv_t / static_cast<Scalar>(size - 1);
     sum += term(i);
     if (term(i) > Scalar(0)) ++positive_terms;
   }
@@ -99,17 +95,20 @@ Scalar supcon_on_distances(const RowMatrix<Scalar>& D, const LabelVector& labels
   if (!dD) return reduced.value;
 
   // d term_i / d s_ik = softmax_ik - [k in P(i)] / |P(i)|; dL/dD = -(dL/ds) / t.
+  const Scalar scale = reduced.weight * inv_t;
   for (Index i = 0; i < n; ++i) {
-    const bool counted = positives(i) > 0 && (reduction != Reduction::MeanNonZero || term(i) > Scalar(0));
-    if (!counted) {
+    const Index size = groups.class_size(i);
+    if (size == 1) continue;
+    if (reduction == Reduction::MeanNonZero && !(term(i) > Scalar(0))) {
       dD->row(i).setZero();
       continue;
     }
-    positive = (label == label(i)).template cast<Scalar>();
-    positive(i) = Scalar(0);
-    const Scalar scale = reduced.weight * inv_t;
-    dD->row(i).array() = dD->row(i).array() * (-scale / exp_sum(i)) +
-                         positive * (scale / static_cast<Scalar>(positives(i)));
+    dD->row(i) *= -scale / exp_sum(i);
+    const Index* same = groups.class_of(i);
+    const Scalar positive_weight = scale / static_cast<Scalar>(size - 1);
+    for (Index k = 0; k < size; ++k) {
+      if (same[k] != i) (*dD)(i, same[k]) += positive_weight;
+    }
   }
   return reduced.value;
 }

@@ -17,6 +17,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace contrastive {
 namespace detail {
@@ -40,19 +41,25 @@ struct MaskedExpRow {
   Scalar sum;    // sum of the kept exponentials, in [1, kept count], or 0 if none kept
 };
 
-// e_k = keep_k * exp((shift - d_k) / t) with shift = min of the kept d_k, so
-// the largest kept term is exactly 1 and nothing overflows. `keep` is a 0/1
-// array. Unkept exponents are clamped at 0 before exp so that their product
-// with 0 is 0 (never inf * 0); the whole row stays vectorised.
-template <class Scalar, class DRow, class KeepRow, class ERow>
-MaskedExpRow<Scalar> masked_exp_row(const DRow& d, const KeepRow& keep, Scalar inv_t, ERow&& e) {
+// e_k = exp((shift - d_k) / t) for every k outside `excluded`, 0 inside, with
+// shift = the smallest kept d_k: the largest kept term is exactly 1 and
+// nothing overflows. The row stays one vectorised expression; the K excluded
+// entries are patched before (for the minimum) and after (to 0).
+template <class Scalar, class DRow, class ERow>
+MaskedExpRow<Scalar> masked_exp_row(const DRow& d, const Index* excluded, Index excluded_count,
+                                    Scalar inv_t, ERow&& e) {
   const Scalar inf = std::numeric_limits<Scalar>::infinity();
-  const Scalar shift = (keep > Scalar(0)).select(d.array(), inf).minCoeff();
+  e = d;  // e doubles as the scratch row for the minimum over kept entries
+  for (Index k = 0; k < excluded_count; ++k) e(excluded[k]) = inf;
+  const Scalar shift = e.minCoeff();
   if (!(shift < inf)) {
     e.setZero();
     return {Scalar(0), Scalar(0)};
   }
-  e.array() = ((shift - d.array()) * inv_t).min(Scalar(0)).exp() * keep;
+  // Excluded entries may lie below the shift: clamp their exponent at 0 so
+  // nothing overflows before they are zeroed.
+  e.array() = ((shift - d.array()) * inv_t).min(Scalar(0)).exp();
+  for (Index k = 0; k < excluded_count; ++k) e(excluded[k]) = Scalar(0);
   return {shift, e.sum()};
 }
 
@@ -62,29 +69,44 @@ Scalar softplus(Scalar x) {
   return std::max(x, Scalar(0)) + std::log1p(std::exp(-std::abs(x)));
 }
 
-// Row-shaped copy of the labels, so a row of masks is one vectorised compare.
-inline Eigen::Array<Label, 1, Eigen::Dynamic> label_row(const LabelVector& labels) {
-  return labels.transpose().array();
-}
-
-// Whether any two rows share a label and whether any two differ: the batch
-// has at least one positive pair / at least one negative pair. O(N log N).
-struct PairPresence {
+// Rows grouped by label, so an anchor's positives are a contiguous run of
+// `order` (ascending row index within a class): O(N log N) once, then O(K)
+// per anchor instead of a label comparison over the whole row.
+struct LabelGroups {
+  std::vector<Index> order;  // rows sorted by (label, row)
+  std::vector<Index> first;  // per row: where its class starts in `order`
+  std::vector<Index> count;  // per row: its class size (1 = no positive)
   bool any_positive = false;
   bool any_negative = false;
-};
 
-inline PairPresence pair_presence(const LabelVector& labels) {
-  PairPresence p;
-  if (labels.size() < 2) return p;
-  LabelVector sorted = labels;
-  std::sort(sorted.data(), sorted.data() + sorted.size());
-  for (Index i = 1; i < sorted.size(); ++i) {
-    if (sorted(i) == sorted(i - 1)) p.any_positive = true;
-    else p.any_negative = true;
+  explicit LabelGroups(const LabelVector& labels) {
+    const Index n = labels.size();
+    const std::size_t size = static_cast<std::size_t>(n);
+    order.resize(size);
+    first.resize(size);
+    count.resize(size);
+    for (Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+      return labels(a) != labels(b) ? labels(a) < labels(b) : a < b;
+    });
+    for (Index begin = 0; begin < n;) {
+      Index end = begin + 1;
+      while (end < n && labels(at(end)) == labels(at(begin))) ++end;
+      for (Index k = begin; k < end; ++k) {
+        first[static_cast<std::size_t>(at(k))] = begin;
+        count[static_cast<std::size_t>(at(k))] = end - begin;
+      }
+      if (end - begin > 1) any_positive = true;
+      if (begin > 0) any_negative = true;
+      begin = end;
+    }
   }
-  return p;
-}
+
+  Index at(Index k) const { return order[static_cast<std::size_t>(k)]; }
+  // The rows sharing row i's label, i included: class_of(i)[0 .. class_size(i)).
+  const Index* class_of(Index i) const { return order.data() + first[static_cast<std::size_t>(i)]; }
+  Index class_size(Index i) const { return count[static_cast<std::size_t>(i)]; }
+};
 
 template <class D>
 using enable_if_floating = std::enable_if_t<std::is_floating_point<typename D::Scalar>::value, int>;
