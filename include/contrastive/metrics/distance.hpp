@@ -50,6 +50,9 @@ RowMatrix<typename DX::Scalar> pairwise_distance(const Eigen::MatrixBase<DX>& X,
   detail::require_embeddings<Scalar>("pairwise_distance", "X", x);
   detail::require_embeddings<Scalar>("pairwise_distance", "Y", y);
   detail::require_same_cols("pairwise_distance", "X", x, "Y", y);
+  // An empty side may have any column count: nothing to multiply (Eigen asserts on the
+  // mismatched product; found by tests/fuzz/fuzz_metrics).
+  if (x.rows() == 0 || y.rows() == 0) return RowMatrix<Scalar>(x.rows(), y.rows());
   return Metric::template pairwise<Scalar>(x, y, false).distances;
 }
 
@@ -110,8 +113,13 @@ PairGradient<typename DX::Scalar> pairwise_distance_backward(const Eigen::Matrix
                          " (rows of X x rows of Y)");
   }
   detail::require_embeddings<Scalar>(fn, "dLdD", ConstRowRef<Scalar>(dD));
-  const auto forward = Metric::template pairwise<Scalar>(x, y, false);
   PairGradient<Scalar> g;
+  if (x.rows() == 0 || y.rows() == 0) {  // no distances: zero gradients of any column count
+    g.dX = RowMatrix<Scalar>::Zero(x.rows(), x.cols());
+    g.dY = RowMatrix<Scalar>::Zero(y.rows(), y.cols());
+    return g;
+  }
+  const auto forward = Metric::template pairwise<Scalar>(x, y, false);
   Metric::template pairwise_backward<Scalar>(forward, x, y, dD, g.dX, &g.dY);
   return g;
 }
