@@ -113,16 +113,44 @@ struct KindRanges {
   Index hard_begin;
 };
 
+// std::partition_point without branches on the data: the loop runs
+// ceil(log2 n) times whatever the outcome, and the step is a conditional move.
+// On a few positives per anchor the data-dependent branches of a plain binary
+// search mispredict about half the time and would cost more than the search.
+template <class Iter, class Pred>
+Iter partition_point_branchless(Iter first, Iter last, Pred pred) {
+  auto n = last - first;
+  if (n <= 16) {
+    // A few positives (P x K batches): counting is cheaper than halving, and
+    // equals the partition point because pred holds on a prefix.
+    decltype(n) count = 0;
+    for (Iter it = first; it != last; ++it) count += pred(*it) ? 1 : 0;
+    return first + count;
+  }
+  while (n > 1) {
+    const auto half = n / 2;
+    first = pred(first[half]) ? first + half : first;
+    n -= half;
+  }
+  return pred(*first) ? first + 1 : first;
+}
+
 template <class Scalar, class Iter, class DistanceOf>
 KindRanges kind_ranges(Iter first, Iter last, DistanceOf distance_of, Scalar d_an, Scalar margin,
                        TieConvention convention) {
   using Element = typename std::iterator_traits<Iter>::value_type;
-  const Iter easy_end = std::partition_point(first, last, [&](const Element& p) {
-    return is_easy<Scalar>(distance_of(p), d_an, margin, convention);
-  });
-  const Iter hard_begin = std::partition_point(easy_end, last, [&](const Element& p) {
-    return !is_hard<Scalar>(distance_of(p), d_an, convention);
-  });
+  Iter easy_end, hard_begin;
+  if (convention == TieConvention::Library) {
+    easy_end = partition_point_branchless(first, last, [&](const Element& p) { return !(d_an < distance_of(p) + margin); });
+    hard_begin = partition_point_branchless(easy_end, last, [&](const Element& p) { return !(d_an < distance_of(p)); });
+  } else {
+    easy_end = partition_point_branchless(first, last, [&](const Element& p) {
+      return is_easy<Scalar>(distance_of(p), d_an, margin, TieConvention::PytorchMetricLearning);
+    });
+    hard_begin = partition_point_branchless(easy_end, last, [&](const Element& p) {
+      return !is_hard<Scalar>(distance_of(p), d_an, TieConvention::PytorchMetricLearning);
+    });
+  }
   return {static_cast<Index>(easy_end - first), static_cast<Index>(hard_begin - first)};
 }
 

@@ -46,30 +46,55 @@ bool closer(const Candidate<Scalar>& a, const Candidate<Scalar>& b) {
   return a.distance < b.distance || (a.distance == b.distance && a.index < b.index);
 }
 
+// A read-only run of candidates in a buffer owned by AnchorCandidates.
+template <class Scalar>
+struct CandidateSpan {
+  const Candidate<Scalar>* first = nullptr;
+  std::size_t count = 0;
+
+  const Candidate<Scalar>* begin() const { return first; }
+  const Candidate<Scalar>* end() const { return first + count; }
+  std::size_t size() const { return count; }
+  bool empty() const { return count == 0; }
+  const Candidate<Scalar>& operator[](std::size_t i) const { return first[i]; }
+};
+
 // One anchor's positives and negatives, each in increasing reference-row order.
-// The vectors are reused from anchor to anchor: no allocation per pair.
+// The buffers are reused from anchor to anchor: no allocation per pair.
 template <class Scalar>
 struct AnchorCandidates {
   Index anchor = 0;
-  std::vector<Candidate<Scalar>> positives;
-  std::vector<Candidate<Scalar>> negatives;
+  CandidateSpan<Scalar> positives;
+  CandidateSpan<Scalar> negatives;
+  std::vector<Candidate<Scalar>> positive_buffer;
+  std::vector<Candidate<Scalar>> negative_buffer;
 };
 
 template <class Scalar>
 void gather_candidates(Index anchor, Label label, const Scalar* distances, const LabelVector& ref_labels,
                        Index self, AnchorCandidates<Scalar>& out) {
-  out.anchor = anchor;
-  out.positives.clear();
-  out.negatives.clear();
-  for (Index j = 0; j < ref_labels.size(); ++j) {
-    if (j == self) continue;
-    const Candidate<Scalar> c{distances[j], j};
-    if (ref_labels(j) == label) {
-      out.positives.push_back(c);
-    } else {
-      out.negatives.push_back(c);
-    }
+  const std::size_t m = static_cast<std::size_t>(ref_labels.size());
+  if (out.positive_buffer.size() < m) {
+    out.positive_buffer.resize(m);
+    out.negative_buffer.resize(m);
   }
+  // Both buffers are written at every step and only one count advances: no
+  // data-dependent branch, whatever the mix of labels.
+  Candidate<Scalar>* pos = out.positive_buffer.data();
+  Candidate<Scalar>* neg = out.negative_buffer.data();
+  std::size_t np = 0, nn = 0;
+  for (Index j = 0; j < ref_labels.size(); ++j) {
+    const Candidate<Scalar> c{distances[j], j};
+    const bool same = ref_labels(j) == label;
+    const bool skip = j == self;
+    pos[np] = c;
+    neg[nn] = c;
+    np += (same && !skip) ? 1 : 0;
+    nn += (!same && !skip) ? 1 : 0;
+  }
+  out.anchor = anchor;
+  out.positives = {pos, np};
+  out.negatives = {neg, nn};
 }
 
 inline Index block_rows_for(const ReferenceOptions& options, Index references, std::size_t scalar_size) {

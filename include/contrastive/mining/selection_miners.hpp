@@ -34,6 +34,7 @@
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/metrics/distance.hpp"
+#include "contrastive/mining/negative_stats.hpp"
 #include "contrastive/mining/reference_set.hpp"
 
 #include <algorithm>
@@ -60,7 +61,7 @@ namespace detail {
 // The candidate with the smallest (want_max: largest) distance among those
 // inside [lo, hi] that pass `keep`; ties to the lowest index. Returns -1 if none.
 template <class Scalar, class Keep>
-Index select_one(const std::vector<Candidate<Scalar>>& candidates, bool want_max, Scalar lo, Scalar hi,
+Index select_one(const CandidateSpan<Scalar>& candidates, bool want_max, Scalar lo, Scalar hi,
                  Keep&& keep, Scalar* distance) {
   Index best = -1;
   Scalar best_d = Scalar(0);
@@ -126,8 +127,8 @@ Triplets mine_semihard(const AnchorSource<Metric, Scalar>& source) {
       if (d_an > c.negatives[farthest].distance) farthest = q;
       // Negative q is farther than the positives [0, m) exactly.
       const std::size_t m = static_cast<std::size_t>(
-          std::partition_point(positives.begin(), positives.end(),
-                               [&](const Candidate<Scalar>& p) { return p.distance < d_an; }) -
+          partition_point_branchless(positives.begin(), positives.end(),
+                                     [&](const Candidate<Scalar>& p) { return p.distance < d_an; }) -
           positives.begin());
       if (m > 0 && better(static_cast<Index>(q), best[m])) best[m] = static_cast<Index>(q);
     }
