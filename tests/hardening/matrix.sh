@@ -21,12 +21,16 @@ for config in $configs; do
   build="$base/$cxx-c++$std-$type"
   headers=OFF
   [ "$type" = Debug ] && headers=ON
+  # The robustness sweep (docs/robustness.md) runs once, in the first configuration.
+  robustness=OFF
+  [ "$config" = "${configs%% *}" ] && robustness=ON
   start=$(date +%s)
   cmake -S "$root/tests/hardening/matrix" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_CXX_STANDARD="$std" -DCMAKE_BUILD_TYPE="$type" -DCHECK_HEADERS=$headers >/dev/null
+    -DCMAKE_CXX_STANDARD="$std" -DCMAKE_BUILD_TYPE="$type" -DCHECK_HEADERS=$headers -DROBUSTNESS=$robustness >/dev/null
   cmake --build "$build" -j"${JOBS:-2}"
   "$build/smoke_float"
   "$build/smoke_double"
+  if [ "$robustness" = ON ]; then "$build/robustness"; fi
   echo "matrix: $cxx C++$std $type passed (headers on their own: $headers) in $(( $(date +%s) - start ))s"
 done
 echo "matrix.sh: all configurations passed"
