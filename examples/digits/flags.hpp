@@ -2,8 +2,10 @@
 // malformed throws UsageError, which main() reports with the usage text.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -113,6 +115,11 @@ inline Flags parse_flags(int argc, char** argv) {
       f.help = true;
       continue;
     }
+    static const char* const known[] = {"--loss", "--metric", "--normalize", "--dim", "--hidden",
+                                        "--epochs", "--p", "--k", "--batches", "--seed", "--lr",
+                                        "--weight-decay", "--margin", "--temperature", "--out", "--data"};
+    if (std::find(std::begin(known), std::end(known), name) == std::end(known))
+      throw UsageError("unknown flag '" + name + "'");
     if (!value) {
       if (i + 1 >= argc) throw UsageError(name + " needs a value");
       value = argv[++i];
