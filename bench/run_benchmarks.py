@@ -78,6 +78,19 @@ def peak_memory(binary, n=4096, d=256):
     return peaks
 
 
+def fetch_openblas(build_dir):
+    """Extracts Debian's libopenblas0-pthread under build_dir (no system change)."""
+    target = os.path.join(build_dir, "openblas")
+    os.makedirs(target, exist_ok=True)
+    try:
+        subprocess.run(["apt-get", "download", "libopenblas0-pthread"], cwd=target, check=True,
+                       capture_output=True)
+        for deb in glob.glob(os.path.join(target, "libopenblas0-pthread_*.deb")):
+            subprocess.run(["dpkg-deb", "-x", deb, os.path.join(target, "root")], check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"could not fetch OpenBLAS ({e}); PyTorch runs on the system BLAS", file=sys.stderr)
+
+
 def openblas_dir(build_dir):
     for pattern in [os.path.join(build_dir, "openblas", "root", "usr", "lib", "*", "openblas-pthread"),
                     "/usr/lib/*/openblas-pthread"]:
@@ -95,6 +108,9 @@ def run_torch(build_dir, args):
         return None, None
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     blas = openblas_dir(build_dir)
+    if not blas:
+        fetch_openblas(build_dir)
+        blas = openblas_dir(build_dir)
     if blas:
         env["LD_LIBRARY_PATH"] = blas + os.pathsep + env.get("LD_LIBRARY_PATH", "")
     out = os.path.join(build_dir, "torch_times.json")

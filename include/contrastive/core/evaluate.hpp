@@ -60,7 +60,7 @@ Scalar pairwise_pipeline(const ConstRowRef<Scalar>& X, LossOnDistances&& loss, G
   RowMatrix<Scalar> dD = RowMatrix<Scalar>::Zero(X.rows(), X.rows());
   const Scalar value = loss(forward.distances, &dD);
   grads->assign(1, RowMatrix<Scalar>());
-  Metric::template pairwise_backward<Scalar>(forward, X, X, dD, (*grads)[0], nullptr);
+  Metric::template pairwise_backward<Scalar>(forward, X, X, std::move(dD), (*grads)[0], nullptr);
   return value;
 }
 

@@ -26,6 +26,14 @@ struct GramMetric {
     detail::pairwise_backward<Kind, Scalar>(forward, X, Y, dD, dX, dY);
   }
 
+  // The same, consuming dD (its storage becomes the backward's weight matrix: no N x N copy).
+  template <class Scalar>
+  static void pairwise_backward(const PairwiseForward<Scalar>& forward, const ConstRowRef<Scalar>& X,
+                                const ConstRowRef<Scalar>& Y, RowMatrix<Scalar>&& dD,
+                                RowMatrix<Scalar>& dX, RowMatrix<Scalar>* dY) {
+    detail::pairwise_backward_in_place<Kind, Scalar>(forward, X, Y, dD, dX, dY);
+  }
+
   // Distance between row i of A and row i of B, for every i.
   template <class Scalar>
   static Vector<Scalar> rowwise(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B) {

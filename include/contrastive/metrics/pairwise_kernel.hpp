@@ -306,29 +306,82 @@ void add_cosine_pair_gradient(Scalar upstream, Scalar distance, Scalar norm_u, c
   out += (upstream / norm_u) * ((u - v) - distance * u);
 }
 
-// Backward of the pairwise distances: dX (and dY unless symmetric) from dL/dD.
-// One product per output for the far pairs, a direct difference for flagged pairs.
+// Symmetric case: W (dL/dD on entry) becomes the symmetric weight matrix
+// w(dD_ij + dD_ji, D_ij) in place, one pass over pairs of mirrored 8 x 8 tiles.
 template <MetricKind Kind, class Scalar>
-void pairwise_backward(const PairwiseForward<Scalar>& f, const ConstRowRef<Scalar>& X,
-                       const ConstRowRef<Scalar>& Y, const RowMatrix<Scalar>& dD,
-                       RowMatrix<Scalar>& dX, RowMatrix<Scalar>* dY) {
-  const Index n = dD.rows();
-  const Index m = dD.cols();
+void fold_symmetric_weights(const RowMatrix<Scalar>& D, RowMatrix<Scalar>& W) {
+  const Index n = W.rows();
+  const Index tile_rows = (n + kTile - 1) / kTile;
+  using Tile = Eigen::Matrix<Scalar, kTile, kTile, Eigen::RowMajor>;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 8) num_threads(pass_threads()) if (n >= 256)
+#endif
+  for (Index t = 0; t < tile_rows; ++t) {
+    const Index i0 = t * kTile, rows = std::min(kTile, n - i0);
+    // The diagonal tile: each pair once, written to both places.
+    for (Index i = i0; i < i0 + rows; ++i) {
+      W(i, i) = Scalar(0);
+      for (Index j = i + 1; j < i0 + rows; ++j) {
+        const Scalar u = W(i, j) + W(j, i);
+        Scalar w;
+        weight_row<Kind, Scalar>(&u, nullptr, &D(i, j), &w, 1);
+        W(i, j) = w;
+        W(j, i) = w;
+      }
+    }
+    for (Index j0 = i0 + kTile; j0 < n; j0 += kTile) {
+      const Index cols = std::min(kTile, n - j0);
+      if (rows == kTile && cols == kTile) {
+        Tile u = W.template block<kTile, kTile>(i0, j0) + W.template block<kTile, kTile>(j0, i0).transpose();
+        for (Index r = 0; r < kTile; ++r) {
+          weight_row<Kind, Scalar>(u.row(r).data(), nullptr, &D(i0 + r, j0), u.row(r).data(), kTile);
+        }
+        W.template block<kTile, kTile>(i0, j0) = u;
+        W.template block<kTile, kTile>(j0, i0) = u.transpose();
+      } else {
+        for (Index i = i0; i < i0 + rows; ++i) {
+          for (Index j = j0; j < j0 + cols; ++j) {
+            const Scalar u = W(i, j) + W(j, i);
+            Scalar w;
+            weight_row<Kind, Scalar>(&u, nullptr, &D(i, j), &w, 1);
+            W(i, j) = w;
+            W(j, i) = w;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Backward of the pairwise distances: dX (and dY unless symmetric) from dL/dD,
+// which is consumed: W enters as dL/dD and is overwritten with the weights of
+// the product form (saving an N x N buffer and a pass). One product per output
+// for the far pairs, a direct difference for flagged pairs.
+template <MetricKind Kind, class Scalar>
+void pairwise_backward_in_place(const PairwiseForward<Scalar>& f, const ConstRowRef<Scalar>& X,
+                                const ConstRowRef<Scalar>& Y, RowMatrix<Scalar>& W,
+                                RowMatrix<Scalar>& dX, RowMatrix<Scalar>* dY) {
+  const Index n = W.rows();
+  const Index m = W.cols();
   const RowMatrix<Scalar>& D = f.distances;
   using RowVec = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
 
-  // W holds the weights of the product form; symmetric inputs fold dD and dD^T together.
-  RowMatrix<Scalar> W(n, m);
-  // W = dD^T first (tiled), so the row pass below reads dD_ij + dD_ji from two rows.
-  if (f.symmetric) transpose_into(dD, W);
+  // The flagged pairs' upstream gradients, read before W is overwritten.
+  std::vector<Scalar> near_up(f.near_pairs.size());
+  for (std::size_t k = 0; k < f.near_pairs.size(); ++k) {
+    const NearPair& p = f.near_pairs[k];
+    near_up[k] = f.symmetric ? W(p.i, p.j) + W(p.j, p.i) : W(p.i, p.j);
+  }
+  if (f.symmetric) {
+    fold_symmetric_weights<Kind, Scalar>(D, W);
+  } else {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(pass_threads()) if (n >= 256)
 #endif
-  for (Index i = 0; i < n; ++i) {
-    weight_row<Kind, Scalar>(dD.row(i).data(), f.symmetric ? W.row(i).data() : nullptr,
-                             D.row(i).data(), W.row(i).data(), m);
+    for (Index i = 0; i < n; ++i) {
+      weight_row<Kind, Scalar>(W.row(i).data(), nullptr, D.row(i).data(), W.row(i).data(), m);
+    }
   }
-  if (f.symmetric) W.diagonal().setZero();
   // Flagged pairs leave the product and are added from their exact difference below.
   for (const NearPair& p : f.near_pairs) {
     W(p.i, p.j) = Scalar(0);
@@ -362,7 +415,7 @@ void pairwise_backward(const PairwiseForward<Scalar>& f, const ConstRowRef<Scala
     }
     for (const NearPair& p : f.near_pairs) {
       const Scalar d = D(p.i, p.j);
-      const Scalar up = f.symmetric ? dD(p.i, p.j) + dD(p.j, p.i) : dD(p.i, p.j);
+      const Scalar up = near_up[static_cast<std::size_t>(&p - f.near_pairs.data())];
       add_cosine_pair_gradient<Scalar>(up, d, f.x_norm(p.i), U.row(p.i), V.row(p.j), dX.row(p.i));
       if (f.symmetric) {
         add_cosine_pair_gradient<Scalar>(up, d, f.x_norm(p.j), U.row(p.j), U.row(p.i), dX.row(p.j));
@@ -383,7 +436,7 @@ void pairwise_backward(const PairwiseForward<Scalar>& f, const ConstRowRef<Scala
     dY->noalias() -= W.transpose() * X;
   }
   for (const NearPair& p : f.near_pairs) {
-    const Scalar up = f.symmetric ? dD(p.i, p.j) + dD(p.j, p.i) : dD(p.i, p.j);
+    const Scalar up = near_up[static_cast<std::size_t>(&p - f.near_pairs.data())];
     const Scalar w = difference_weight<Kind>(up, D(p.i, p.j));
     if (w == Scalar(0)) continue;
     const RowVec diff = X.row(p.i) - Y.row(p.j);
@@ -394,6 +447,15 @@ void pairwise_backward(const PairwiseForward<Scalar>& f, const ConstRowRef<Scala
       dY->row(p.j) -= w * diff;
     }
   }
+}
+
+// Backward of the pairwise distances from a dL/dD the caller keeps.
+template <MetricKind Kind, class Scalar>
+void pairwise_backward(const PairwiseForward<Scalar>& f, const ConstRowRef<Scalar>& X,
+                       const ConstRowRef<Scalar>& Y, const RowMatrix<Scalar>& dD,
+                       RowMatrix<Scalar>& dX, RowMatrix<Scalar>* dY) {
+  RowMatrix<Scalar> W = dD;
+  pairwise_backward_in_place<Kind, Scalar>(f, X, Y, W, dX, dY);
 }
 
 // Row-wise (paired) distances between row i of A and row i of B, computed directly.
