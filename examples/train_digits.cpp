@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -89,6 +90,10 @@ float loss_and_gradient(const Flags& f, const Matrix& E, const LabelVector& labe
 template <class Metric>
 int train(const Flags& f) {
   const auto start = std::chrono::steady_clock::now();
+  // Fail before training, not after, when the SVG cannot be written there.
+  const std::filesystem::path out_dir = std::filesystem::absolute(f.out).parent_path();
+  if (!std::filesystem::is_directory(out_dir))
+    throw std::runtime_error("--out: directory '" + out_dir.string() + "' does not exist");
   Dataset all = load_csv(f.data);
   std::mt19937 rng(f.seed);
   Dataset train_set, test_set;
