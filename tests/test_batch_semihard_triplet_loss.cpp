@@ -150,42 +150,55 @@ TEMPLATE_TEST_CASE("batch_semihard_triplet_loss: ties and the strict 'farther th
                    "[batch_semihard][ties]", float, double) {
   using S = TestType;
   // Anchor 0 at the origin, positive 1 at distance 1; negative 2 at exactly
-  // distance 1 (not farther), negatives 3 and 4 both at distance 2.
-  RowMatrix<S> X(5, 2);
-  X << 0, 0, 1, 0, 0, 1, 2, 0, 0, 2;
-  Eigen::VectorXi labels(5);
-  labels << 0, 0, 1, 1, 1;
-  TripletOptions o;
-  o.margin = 1.5;
-  o.reduction = Reduction::Sum;
-  const LossResult<S> r = batch_semihard_triplet_loss(X, labels, o);
-  // Pair (0, 1): n* = 3 (distance 2, lowest index), term 1 - 2 + 1.5 = 0.5.
-  REQUIRE(r.terms.size() == 8);
-  CHECK(r.terms(0) == S(0.5));
-  const RowMatrix<S> D = pairwise_distance(X);
-  RowMatrix<S> dD = RowMatrix<S>::Zero(5, 5);
-  const Brute b = brute_semihard(D, labels, o);
-  // Rebuild the selection of the brute force as a dL/dD.
-  for (Index a = 0; a < 5; ++a) {
-    for (Index p = 0; p < 5; ++p) {
-      if (p == a || labels(p) != labels(a)) continue;
-      Index above = -1, farthest = -1;
-      for (Index q = 0; q < 5; ++q) {
-        if (labels(q) == labels(a)) continue;
-        if (D(a, q) > D(a, p) && (above < 0 || D(a, q) < D(a, above))) above = q;
-        if (farthest < 0 || D(a, q) > D(a, farthest)) farthest = q;
-      }
-      const Index q = above >= 0 ? above : farthest;
-      if (D(a, p) - D(a, q) + S(o.margin) > S(0)) {
-        dD(a, p) += 1;
-        dD(a, q) -= 1;
+  // distance 1 (not farther), negatives 3 and 4 both at distance 2. The second
+  // layout adds positives so that anchor 0 has more positives than negatives
+  // (the sorted-negatives path); the first sorts the positives.
+  RowMatrix<S> small(5, 2);
+  small << 0, 0, 1, 0, 0, 1, 2, 0, 0, 2;
+  Eigen::VectorXi small_labels(5);
+  small_labels << 0, 0, 1, 1, 1;
+  RowMatrix<S> large(8, 2);
+  large << 0, 0, 1, 0, 0, 1, 2, 0, 0, 2, 3, 0, 0, 3, -3, 0;
+  Eigen::VectorXi large_labels(8);
+  large_labels << 0, 0, 1, 1, 1, 0, 0, 0;
+  for (int layout = 0; layout < 2; ++layout) {
+    const RowMatrix<S>& X = layout == 0 ? small : large;
+    const Eigen::VectorXi& labels = layout == 0 ? small_labels : large_labels;
+    INFO("layout " << layout);
+    TripletOptions o;
+    o.margin = 1.5;
+    o.reduction = Reduction::Sum;
+    const LossResult<S> r = batch_semihard_triplet_loss(X, labels, o);
+    // Pair (0, 1): n* = 3 (distance 2, lowest index), term 1 - 2 + 1.5 = 0.5.
+    REQUIRE(r.terms.size() > 0);
+    CHECK(r.terms(0) == S(0.5));
+    const RowMatrix<S> D = pairwise_distance(X);
+    const Index n = X.rows();
+    RowMatrix<S> dD = RowMatrix<S>::Zero(n, n);
+    const Brute b = brute_semihard(D, labels, o);
+    REQUIRE(r.terms.size() == b.pairs);
+    // Rebuild the selection of the brute force as a dL/dD.
+    for (Index a = 0; a < n; ++a) {
+      for (Index p = 0; p < n; ++p) {
+        if (p == a || labels(p) != labels(a)) continue;
+        Index above = -1, farthest = -1;
+        for (Index q = 0; q < n; ++q) {
+          if (labels(q) == labels(a)) continue;
+          if (D(a, q) > D(a, p) && (above < 0 || D(a, q) < D(a, above))) above = q;
+          if (farthest < 0 || D(a, q) > D(a, farthest)) farthest = q;
+        }
+        const Index q = above >= 0 ? above : farthest;
+        if (D(a, p) - D(a, q) + S(o.margin) > S(0)) {
+          dD(a, p) += 1;
+          dD(a, q) -= 1;
+        }
       }
     }
+    CHECK(dD(0, 3) <= S(-1));
+    CHECK(dD(0, 2) == S(0));
+    CHECK(double(r.value) == Approx(b.value).epsilon(1e-6));
+    CHECK((r.grad[0] - pairwise_distance_backward(X, dD)).cwiseAbs().maxCoeff() <= S(1e-5));
   }
-  CHECK(dD(0, 3) == S(-1));
-  CHECK(dD(0, 2) == S(0));
-  CHECK(double(r.value) == Approx(b.value).epsilon(1e-6));
-  CHECK((r.grad[0] - pairwise_distance_backward(X, dD)).cwiseAbs().maxCoeff() <= S(1e-6));
 }
 
 TEMPLATE_TEST_CASE("batch_semihard_triplet_loss writes the gradient into a caller-owned buffer", "[batch_semihard]",
