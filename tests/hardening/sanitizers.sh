@@ -19,7 +19,7 @@ sh "$root/cmake/install-debian-deps.sh" clang libclang-rt-14-dev llvm ninja-buil
 
 case "$mode" in
   asan)
-    flags="-fsanitize=address,undefined,float-divide-by-zero -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
+    flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
     export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
     default_targets=all

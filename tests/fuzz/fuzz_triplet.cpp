@@ -1,0 +1,143 @@
+// Fuzz target: the triplet family. triplet_margin_loss on explicit triplets
+// (A, P, N) and on index triplets, batch_all_, batch_hard_ and
+// batch_semihard_triplet_loss; every metric, float and double, every option
+// (margin including 0, negative, NaN and Inf; soft; swap; reductions).
+// Properties: fuzz_support.hpp.
+#include "fuzz_support.hpp"
+
+#include <contrastive/losses/batch_all_triplet_loss.hpp>
+#include <contrastive/losses/batch_hard_triplet_loss.hpp>
+#include <contrastive/losses/batch_semihard_triplet_loss.hpp>
+#include <contrastive/losses/triplet_margin_loss.hpp>
+
+using namespace contrastive;
+using namespace contrastive_fuzz;
+
+namespace {
+
+constexpr Index kMaxRows = 20;
+constexpr Index kMaxCols = 8;
+
+template <class Scalar>
+Expect embeddings_expect(const RowMatrix<Scalar>& X, const Domain& dom) {
+  if (!dom.finite || (X.rows() > 0 && X.cols() == 0)) return Expect::Invalid;
+  return Expect::Valid;
+}
+
+TripletOptions options(Input& in, Expect& expect, bool soft_ok, bool swap_ok) {
+  TripletOptions o;
+  o.margin = in.margin(true, expect);
+  o.soft = in.byte() % 4 == 0;
+  o.swap = in.byte() % 4 == 0;
+  o.reduction = static_cast<Reduction>(in.byte() % 3);
+  if ((o.soft && !soft_ok) || (o.swap && !swap_ok)) expect = Expect::Invalid;
+  return o;
+}
+
+Triplets triplets(Input& in, Index rows, Expect& expect) {
+  Triplets t;
+  const int count = in.byte() % 16;
+  for (int k = 0; k < count; ++k) {
+    Index idx[3];
+    for (Index& i : idx) {
+      const int b = in.byte();
+      if (b == 255) {
+        i = -1;
+      } else if (b == 254) {
+        i = rows;
+      } else {
+        i = rows > 0 ? static_cast<Index>(b) % rows : static_cast<Index>(b);
+      }
+      if (i < 0 || i >= rows) expect = Expect::Invalid;
+    }
+    t.add(idx[0], idx[1], idx[2]);
+  }
+  if (in.byte() % 16 == 0) {
+    t.negative.push_back(0);  // ragged index vectors
+    expect = Expect::Invalid;
+  }
+  return t;
+}
+
+template <class Scalar, class Metric>
+void fuzz(Input& in) {
+  using Maps = std::vector<Eigen::Map<RowMatrix<Scalar>>>;
+  Domain dom;
+  const RowMatrix<Scalar> X = in.matrix<Scalar>(dom, kMaxRows, kMaxCols);
+  Expect expect = embeddings_expect(X, dom);
+  const bool wrong_shape = in.byte() % 8 == 0;
+  const std::array<std::pair<Index, Index>, 1> shape_x{{{X.rows(), X.cols()}}};
+  const int which = in.byte() % 5;
+  if (which == 0) {
+    Domain dp, dn;
+    const bool same = in.byte() % 8 != 0;
+    const RowMatrix<Scalar> P = in.matrix<Scalar>(dp, kMaxRows, kMaxCols, same ? X.rows() : -1, same ? X.cols() : -1);
+    const RowMatrix<Scalar> N = in.matrix<Scalar>(dn, kMaxRows, kMaxCols, X.rows(), X.cols());
+    expect = combine(combine(expect, embeddings_expect(P, dp)), embeddings_expect(N, dn));
+    if (P.rows() != X.rows() || P.cols() != X.cols()) expect = Expect::Invalid;
+    const TripletOptions o = options(in, expect, true, true);
+    const std::array<std::pair<Index, Index>, 3> shapes{
+        {{X.rows(), X.cols()}, {P.rows(), P.cols()}, {N.rows(), N.cols()}}};
+    check_loss<Scalar>(
+        "triplet_margin_loss(A, P, N)", expect, dom.bounded && dp.bounded && dn.bounded, shapes,
+        wrong_shape, [&] { return triplet_margin_loss<Metric>(X, P, N, o); },
+        [&] { return triplet_margin_loss<Metric>(X, P, N, o, value_only); },
+        [&](Maps& g) { return triplet_margin_loss<Metric>(X, P, N, o, g[0], g[1], g[2]); });
+    return;
+  }
+  if (which == 1) {
+    const Triplets t = triplets(in, X.rows(), expect);
+    const TripletOptions o = options(in, expect, true, true);
+    check_loss<Scalar>(
+        "triplet_margin_loss(X, triplets)", expect, dom.bounded, shape_x, wrong_shape,
+        [&] { return triplet_margin_loss<Metric>(X, t, o); },
+        [&] { return triplet_margin_loss<Metric>(X, t, o, value_only); },
+        [&](Maps& g) { return triplet_margin_loss<Metric>(X, t, o, g[0]); });
+    return;
+  }
+  const Eigen::VectorXi labels = in.labels(X.rows(), expect);
+  if (which == 2) {
+    const TripletOptions o = options(in, expect, false, false);
+    check_loss<Scalar>(
+        "batch_all_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
+        [&] { return batch_all_triplet_loss<Metric>(X, labels, o); },
+        [&] { return batch_all_triplet_loss<Metric>(X, labels, o, value_only); },
+        [&](Maps& g) { return batch_all_triplet_loss<Metric>(X, labels, o, g[0]); });
+  } else if (which == 3) {
+    const TripletOptions o = options(in, expect, true, false);
+    check_loss<Scalar>(
+        "batch_hard_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
+        [&] { return batch_hard_triplet_loss<Metric>(X, labels, o); },
+        [&] { return batch_hard_triplet_loss<Metric>(X, labels, o, value_only); },
+        [&](Maps& g) { return batch_hard_triplet_loss<Metric>(X, labels, o, g[0]); });
+  } else {
+    const TripletOptions o = options(in, expect, true, false);
+    check_loss<Scalar>(
+        "batch_semihard_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
+        [&] { return batch_semihard_triplet_loss<Metric>(X, labels, o); },
+        [&] { return batch_semihard_triplet_loss<Metric>(X, labels, o, value_only); },
+        [&](Maps& g) { return batch_semihard_triplet_loss<Metric>(X, labels, o, g[0]); });
+  }
+}
+
+template <class Scalar>
+void fuzz_scalar(Input& in, int metric) {
+  switch (metric) {
+    case 0: fuzz<Scalar, Euclidean>(in); break;
+    case 1: fuzz<Scalar, SquaredEuclidean>(in); break;
+    default: fuzz<Scalar, Cosine>(in); break;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Input in(data, size);
+  const int select = in.byte();
+  if (select & 1) {
+    fuzz_scalar<double>(in, (select >> 1) % 3);
+  } else {
+    fuzz_scalar<float>(in, (select >> 1) % 3);
+  }
+  return 0;
+}
