@@ -163,11 +163,8 @@ TEMPLATE_TEST_CASE("negative_stats gives PML TripletMarginMiner's counts in its 
     const char* file;
     bool squared, cosine;
   };
-  // Float Euclidean on the lattice is the [!mayfail] case below.
-  const bool exact_sqrt = std::is_same<S, double>::value;
   for (const Case& c : {Case{"mining_lattice_euclidean.txt", false, false},
                         Case{"mining_lattice_squared.txt", true, false}, Case{"mining_cosine.txt", false, true}}) {
-    if (!exact_sqrt && !c.squared && !c.cosine) continue;
     INFO(c.file);
     const ReferenceFile ref(c.file);
     const RowMatrix<S> X = ref.matrix<S>("X");
@@ -192,14 +189,11 @@ TEMPLATE_TEST_CASE("negative_stats gives PML TripletMarginMiner's counts in its 
   }
 }
 
-// Known issue of the shared metric kernel (pairwise_kernel.hpp): Euclidean in
-// float takes Eigen's EIGEN_FAST_MATH square root (rsqrt + one Newton step),
-// which is not correctly rounded, so two equal squared distances can become
-// float distances one ulp apart depending on their SIMD lane, and an exact tie
-// d(a,n) = d(a,p) of the lattice data is broken (2 of 519 triplets move from
-// PML-hard to semi-hard). Kept visible here until the kernel rounds correctly.
+// Regression: Eigen's default float packet sqrt is not correctly rounded, so
+// equal squared distances could become float distances an ulp apart and break
+// the lattice's exact ties d(a,n) = d(a,p); the kernel rounds correctly.
 TEST_CASE("float Euclidean keeps exact distance ties (PML counts on lattice data)",
-          "[mining][stats][reference][!mayfail]") {
+          "[mining][stats][reference]") {
   const ReferenceFile ref("mining_lattice_euclidean.txt");
   const NegativeStats<float> s = negative_stats<Euclidean>(ref.matrix<float>("X"), ref.labels("labels"),
                                                            ref.scalar("margin"), TieConvention::PytorchMetricLearning);

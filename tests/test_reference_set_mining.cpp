@@ -143,8 +143,7 @@ TEMPLATE_TEST_CASE("a reference set has no self-exclusion unless asked; R = X wi
   const NegativeKinds all = NegativeKinds::all();
   CHECK(as_vector(mine_triplets<SquaredEuclidean>(X, labels, X, labels, margin, all, MineOptions{}, exclude)) ==
         as_vector(mine_triplets<SquaredEuclidean>(X, labels, margin, all)));
-  // SquaredEuclidean: exact on integers in float too (float Euclidean's square root is
-  // not correctly rounded, see test_negative_stats [!mayfail]).
+  // SquaredEuclidean: exact on integers, so ties are exact in float too.
   CHECK(as_vector(mine_batch_hard<SquaredEuclidean>(X, labels, X, labels, exclude)) ==
         as_vector(mine_batch_hard<SquaredEuclidean>(X, labels)));
   CHECK(as_vector(mine_semihard<SquaredEuclidean>(X, labels, X, labels, exclude)) ==
@@ -154,7 +153,6 @@ TEMPLATE_TEST_CASE("a reference set has no self-exclusion unless asked; R = X wi
 }
 
 TEST_CASE("reference-set mining reproduces PML's TripletMarginMiner with ref_emb", "[mining][reference_set][reference]") {
-  // Double only: float Euclidean breaks exact lattice ties (see test_negative_stats, [!mayfail]).
   const ReferenceFile ref("mining_reference.txt");
   const RowMatrix<double> X = ref.matrix("X"), R = ref.matrix("R");
   const Eigen::VectorXi labels = ref.labels("labels"), ref_labels = ref.labels("ref_labels");

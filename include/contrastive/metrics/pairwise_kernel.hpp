@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -162,6 +163,21 @@ void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vecto
   }
 }
 
+// Eigen's float packet sqrt under EIGEN_FAST_MATH (on by default) is an rsqrt
+// approximation: not correctly rounded (equal squared distances can differ by
+// an ulp, breaking ties) and zero for denormals. Its double sqrt is exact, and
+// rounding an exact double square root to float is the correctly rounded float
+// square root, so float goes through double, still vectorised.
+template <class ArrayExpr>
+void correctly_rounded_sqrt(ArrayExpr&& a) {
+  using Scalar = typename std::decay_t<ArrayExpr>::Scalar;
+  if constexpr (std::is_same<Scalar, float>::value) {
+    a = a.template cast<double>().sqrt().template cast<float>();
+  } else {
+    a = a.sqrt();
+  }
+}
+
 // Turns the Gram matrix G (in place) into distances for rows [0, N) x [0, M).
 // sq_x/sq_y are squared row norms (all ones or zeros for Cosine on unit rows).
 // Symmetric: only the strict upper triangle of G is read, and the result is
@@ -199,7 +215,7 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
       }
     }
     if (Kind == MetricKind::Euclidean) {
-      g = g.sqrt();
+      correctly_rounded_sqrt(g);
     } else if (Kind == MetricKind::Cosine) {
       g *= Scalar(0.5);
     }
