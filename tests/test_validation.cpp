@@ -90,3 +90,18 @@ TEST_CASE("a wrong-shaped caller-owned gradient buffer is rejected and left unto
   RowMatrix<float> resizable(1, 1);
   CHECK_NOTHROW(detail::require_gradient_output("f", "grad", resizable, 3, 3));
 }
+
+TEMPLATE_TEST_CASE("rows too large for their squared distances are rejected", "[validation]", float,
+                   double) {
+  using S = TestType;
+  RowMatrix<S> X = random_embeddings<S>(4, 3, 9);
+  const S limit = detail::max_embedding_norm<S>();
+  X.row(2) << limit, limit, S(0);  // norm sqrt(2) * limit: finite, but its square is not representable
+  REQUIRE_INVALID_ARGUMENT(pairwise_distance(X), "pairwise_distance", "'X' (4 x 3) row 2 has norm",
+                           "rescale");
+  X.row(2) << limit * S(0.99), S(0), S(0);  // just inside: accepted, finite distances
+  const RowMatrix<S> D = pairwise_distance(X);
+  CHECK(D.allFinite());
+  CHECK(pairwise_distance<SquaredEuclidean>(X).allFinite());
+  CHECK(double(D(2, 0)) == Approx(double(limit) * 0.99).epsilon(1e-3));
+}

@@ -20,6 +20,8 @@ constexpr Index kMaxCols = 8;
 template <class Scalar>
 Expect embeddings_expect(const RowMatrix<Scalar>& X, const Domain& dom) {
   if (!dom.finite || (X.rows() > 0 && X.cols() == 0)) return Expect::Invalid;
+  // Rows beyond max_embedding_norm are rejected too; unbounded values may be either.
+  if (!dom.bounded) return Expect::Either;
   return Expect::Valid;
 }
 

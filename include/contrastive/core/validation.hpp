@@ -7,6 +7,7 @@
 #include "contrastive/core/types.hpp"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -23,13 +24,9 @@ inline std::string shape_of(Index rows, Index cols) {
   return std::to_string(rows) + " x " + std::to_string(cols);
 }
 
-// Embeddings need at least one column once they have a row, and finite values.
+// No NaN or Inf anywhere in a matrix; the message names the first offending entry.
 template <class Scalar>
-void require_embeddings(const char* function, const char* argument, const ConstRowRef<Scalar>& X) {
-  if (X.rows() > 0 && X.cols() == 0) {
-    fail(function, std::string("argument '") + argument + "' has " + std::to_string(X.rows()) +
-                       " rows but 0 columns; embeddings need at least one column");
-  }
+void require_finite_matrix(const char* function, const char* argument, const ConstRowRef<Scalar>& X) {
   // Any Inf or NaN turns x * 0 into NaN, so one vectorised sum tells whether
   // all is finite (Eigen 3.4's allFinite() is a scalar loop, the dominant cost
   // of the O(N D) losses); the scan for the offending entry runs only then.
@@ -43,6 +40,39 @@ void require_embeddings(const char* function, const char* argument, const ConstR
             << ") has a non-finite value (" << v << ") at row " << i << ", column " << j;
         fail(function, msg.str());
       }
+    }
+  }
+}
+
+// The largest row norm the library accepts: a quarter of sqrt(max), so squared
+// norms, Gram entries and squared distances of any two rows stay finite
+// (about 4.6e18 in float, 3.4e153 in double).
+template <class Scalar>
+Scalar max_embedding_norm() {
+  return std::sqrt(std::numeric_limits<Scalar>::max()) / Scalar(4);
+}
+
+// Embeddings need at least one column once they have a row, finite values,
+// and rows whose squared distances the scalar type can represent.
+template <class Scalar>
+void require_embeddings(const char* function, const char* argument, const ConstRowRef<Scalar>& X) {
+  if (X.rows() > 0 && X.cols() == 0) {
+    fail(function, std::string("argument '") + argument + "' has " + std::to_string(X.rows()) +
+                       " rows but 0 columns; embeddings need at least one column");
+  }
+  require_finite_matrix<Scalar>(function, argument, X);
+  const Scalar limit = max_embedding_norm<Scalar>();
+  // Checked on the squared norms, vectorised; an overflow to Inf fails too.
+  if (X.rows() == 0 || X.rowwise().squaredNorm().maxCoeff() <= limit * limit) return;
+  for (Index i = 0; i < X.rows(); ++i) {
+    const Scalar norm = X.row(i).stableNorm();
+    if (!(norm <= limit)) {
+      std::ostringstream msg;
+      msg << "argument '" << argument << "' (" << shape_of(X.rows(), X.cols()) << ") row " << i
+          << " has norm " << norm << ", above " << limit
+          << ", the largest whose squared distances this scalar type can represent; rescale the "
+             "embeddings or use double";
+      fail(function, msg.str());
     }
   }
 }

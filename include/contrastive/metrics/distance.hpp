@@ -85,7 +85,7 @@ RowMatrix<typename DX::Scalar> pairwise_distance_backward(const Eigen::MatrixBas
                          std::to_string(x.rows()) + " rows; dLdD must be " +
                          detail::shape_of(x.rows(), x.rows()));
   }
-  detail::require_embeddings<Scalar>(fn, "dLdD", ConstRowRef<Scalar>(dD));
+  detail::require_finite_matrix<Scalar>(fn, "dLdD", ConstRowRef<Scalar>(dD));
   const auto forward = Metric::template pairwise<Scalar>(x, x, true);
   RowMatrix<Scalar> dX;
   Metric::template pairwise_backward<Scalar>(forward, x, x, dD, dX, nullptr);
@@ -112,7 +112,7 @@ PairGradient<typename DX::Scalar> pairwise_distance_backward(const Eigen::Matrix
                          " but must be " + detail::shape_of(x.rows(), y.rows()) +
                          " (rows of X x rows of Y)");
   }
-  detail::require_embeddings<Scalar>(fn, "dLdD", ConstRowRef<Scalar>(dD));
+  detail::require_finite_matrix<Scalar>(fn, "dLdD", ConstRowRef<Scalar>(dD));
   PairGradient<Scalar> g;
   if (x.rows() == 0 || y.rows() == 0) {  // no distances: zero gradients of any column count
     g.dX = RowMatrix<Scalar>::Zero(x.rows(), x.cols());
