@@ -28,7 +28,7 @@ struct Flags {
   LossKind loss = LossKind::BatchHard;
   MetricKind metric = MetricKind::Euclidean;
   long dim = 16;
-  long hidden = 128;
+  long hidden = 512;
   long epochs = 100;
   long p = 10;
   long k = 8;
@@ -38,6 +38,7 @@ struct Flags {
   std::optional<double> margin;  // per-loss default, see margin_or_default()
   double temperature = 0.1;
   bool normalize = true;
+  bool augment = true;  // random small warps of the training images (digits/augment.hpp)
   unsigned seed = 1;
   std::string out = "digits_embedding.svg";
   std::string data = CONTRASTIVE_DIGITS_CSV;
@@ -58,7 +59,7 @@ inline const char* usage() {
          "                     margin, supcon\n"
          "  --metric NAME      euclidean (default), squared, cosine\n"
          "  --dim N            embedding size (default 16)\n"
-         "  --hidden N         hidden layer width (default 128)\n"
+         "  --hidden N         hidden layer width (default 512)\n"
          "  --epochs N         training epochs (default 100)\n"
          "  --p N, --k N       batches of P classes x K samples (default 10 x 8)\n"
          "  --batches N        batches per epoch (default: train size / (P K))\n"
@@ -68,6 +69,8 @@ inline const char* usage() {
          "                     (default 0.5 / 1.0 / 0.2)\n"
          "  --temperature X    supcon temperature (default 0.1)\n"
          "  --normalize on|off L2-normalise the embeddings (default on)\n"
+         "  --augment on|off   warp each training image a little: rotation up to 5 degrees,\n"
+         "                     scale up to 5%, shift up to a quarter pixel (default on)\n"
          "  --seed N           seed of the split, the initialisation and the batches (default 1)\n"
          "  --out FILE         SVG of the held-out embeddings (default digits_embedding.svg)\n"
          "  --data FILE        digits CSV (default: the copy in examples/data)\n"
@@ -115,7 +118,7 @@ inline Flags parse_flags(int argc, char** argv) {
       f.help = true;
       continue;
     }
-    static const char* const known[] = {"--loss", "--metric", "--normalize", "--dim", "--hidden",
+    static const char* const known[] = {"--loss", "--metric", "--normalize", "--augment", "--dim", "--hidden",
                                         "--epochs", "--p", "--k", "--batches", "--seed", "--lr",
                                         "--weight-decay", "--margin", "--temperature", "--out", "--data"};
     if (std::find(std::begin(known), std::end(known), name) == std::end(known))
@@ -142,6 +145,10 @@ inline Flags parse_flags(int argc, char** argv) {
       if (v == "on") f.normalize = true;
       else if (v == "off") f.normalize = false;
       else throw UsageError("--normalize takes on or off, got '" + v + "'");
+    } else if (name == "--augment") {
+      if (v == "on") f.augment = true;
+      else if (v == "off") f.augment = false;
+      else throw UsageError("--augment takes on or off, got '" + v + "'");
     } else if (name == "--dim") {
       f.dim = detail::parse_integer(name, v, 1, 4096);
     } else if (name == "--hidden") {
