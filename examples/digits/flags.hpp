@@ -33,7 +33,7 @@ struct Flags {
   long p = 10;
   long k = 8;
   long batches = 0;  // per epoch; 0 = enough to see every training sample about once
-  double lr = 3e-3;
+  double lr = 2e-3;
   double weight_decay = 0.01;
   std::optional<double> margin;  // per-loss default, see margin_or_default()
   double temperature = 0.1;
@@ -63,7 +63,7 @@ inline const char* usage() {
          "  --epochs N         training epochs (default 100)\n"
          "  --p N, --k N       batches of P classes x K samples (default 10 x 8)\n"
          "  --batches N        batches per epoch (default: train size / (P K))\n"
-         "  --lr X             Adam learning rate (default 0.003)\n"
+         "  --lr X             Adam learning rate (default 0.002)\n"
          "  --weight-decay X   AdamW decoupled weight decay (default 0.01)\n"
          "  --margin X         triplet margin / contrastive neg_margin / margin-loss alpha\n"
          "                     (default 0.5 / 1.0 / 0.2)\n"
