@@ -43,8 +43,11 @@
 #include "contrastive/metrics/distance.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace contrastive {
 
@@ -84,6 +87,22 @@ inline Index margin_beta_count(const MarginOptions& o) {
   return o.class_beta.size() == 0 ? Index(1) : o.class_beta.size();
 }
 
+// Labels as dense 32-bit class ids (equal labels <=> equal ids), so the per-row
+// label compares in the O(N^2) pass have the width of a float lane.
+inline std::vector<std::int32_t> margin_dense_ids(const LabelVector& labels) {
+  const Index n = labels.size();
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::sort(order.begin(), order.end(), [&](Index x, Index y) { return labels(x) < labels(y); });
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  std::int32_t id = -1;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    if (k == 0 || labels(order[k]) != labels(order[k - 1])) ++id;
+    ids[static_cast<std::size_t>(order[k])] = id;
+  }
+  return ids;
+}
+
 template <class Metric, class Scalar>
 Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, const MarginOptions& o,
                    Gradients<Scalar>* grads, Vector<Scalar>* terms, Vector<Scalar>* beta_grad) {
@@ -96,43 +115,79 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
 
   auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
     const Index n = D.rows();
-    // Per beta: weighted sum of the hinge slopes d term / d beta, and the uses for the regulariser.
-    Vector<Scalar> beta_slope = Vector<Scalar>::Zero(n_beta);
+    const std::vector<std::int32_t> ids = margin_dense_ids(labels);
+    const std::int32_t* id = ids.data();
+    // Per beta: weighted sum of the hinge slopes d term / d beta (integer: the
+    // slopes are +-weights), and the uses for the regulariser.
+    Eigen::Matrix<Index, Eigen::Dynamic, 1> beta_slope = Eigen::Matrix<Index, Eigen::Dynamic, 1>::Zero(n_beta);
     Vector<Scalar> uses = Vector<Scalar>::Zero(n_beta);
     if (terms) terms->resize(n * (n > 0 ? n - 1 : 0));
+    // One row of terms, and of the same-label mask (1/0), per anchor: no per-pair work
+    // beyond one branch-free vectorisable loop.
+    Eigen::Array<Scalar, Eigen::Dynamic, 1> t_row(n), s_row(n), h_row(n);
+    Scalar* T = t_row.data();
+    Scalar* S = s_row.data();
+    Scalar* H = h_row.data();
     Scalar sum = Scalar(0);
     Index count = 0;
     Index positive = 0;
-    Index k = 0;
     for (Index a = 0; a < n; ++a) {
-      Index n_pos = 0;
-      for (Index b = 0; b < n; ++b) n_pos += (b != a && labels(b) == labels(a)) ? 1 : 0;
+      const std::int32_t ia = id[a];
+      std::int32_t same_all = 0;
+      for (Index b = 0; b < n; ++b) same_all += id[b] == ia ? 1 : 0;
+      const Index n_pos = same_all - 1;  // the anchor itself is not a pair
       const Index n_neg = n - 1 - n_pos;
       const Index c = per_class ? static_cast<Index>(labels(a)) : 0;
       const Scalar beta = betas(c);
       uses(c) += static_cast<Scalar>(o.triplet_weights ? n_pos * n_neg : n - 1);
+      const Index wpos = o.triplet_weights ? n_neg : 1;
+      const Index wneg = o.triplet_weights ? n_pos : 1;
+      const Scalar fpos = static_cast<Scalar>(wpos);
+      const Scalar fneg = -static_cast<Scalar>(wneg);
+      const Scalar* d = D.row(a).data();
+      Scalar* g = dD ? dD->row(a).data() : nullptr;
+      // positive pair: (d - beta) + alpha; negative: -(d - beta) + alpha == (beta - d) + alpha exactly.
+      // Plain float selects only (no integer or boolean reductions) so the loop vectorises;
+      // the hit counts are sums of 0/1 floats, exact for any row length below 2^24.
       for (Index b = 0; b < n; ++b) {
-        if (b == a) continue;
-        const bool similar = labels(b) == labels(a);
-        const Scalar h = similar ? D(a, b) - beta + alpha : beta - D(a, b) + alpha;
+        const bool similar = id[b] == ia;
+        const Scalar x = d[b] - beta;
+        const Scalar h = (similar ? x : -x) + alpha;
         const Scalar t = h > Scalar(0) ? h : Scalar(0);
-        const Index w = o.triplet_weights ? (similar ? n_neg : n_pos) : 1;
-        if (terms) (*terms)(k) = t;
-        ++k;
-        sum += static_cast<Scalar>(w) * t;
-        count += w;
-        if (t > Scalar(0)) {
-          positive += w;
-          const Scalar sign = similar ? Scalar(1) : Scalar(-1);
-          if (dD) (*dD)(a, b) = sign * static_cast<Scalar>(w);
-          beta_slope(c) -= sign * static_cast<Scalar>(w);
-        }
+        T[b] = t;
+        S[b] = similar ? Scalar(1) : Scalar(0);
+        H[b] = t > Scalar(0) ? Scalar(1) : Scalar(0);
       }
+      // The diagonal (a, a) is no pair.
+      T[a] = Scalar(0);
+      S[a] = Scalar(0);
+      H[a] = Scalar(0);
+      if (g) {
+        for (Index b = 0; b < n; ++b) g[b] = H[b] * (S[b] > Scalar(0) ? fpos : fneg);
+      }
+      const Index all_hits = static_cast<Index>(h_row.sum());
+      const Index pos_hits = static_cast<Index>((h_row * s_row).sum());
+      const Index neg_hits = all_hits - pos_hits;
+      if (terms && n > 1) {
+        Scalar* out = terms->data() + a * (n - 1);
+        std::copy(T, T + a, out);
+        std::copy(T + a + 1, T + n, out + a);
+      }
+      if (o.triplet_weights) {
+        const Scalar sp = (t_row * s_row).sum();
+        const Scalar sn = (t_row * (Scalar(1) - s_row)).sum();
+        sum += fpos * sp + static_cast<Scalar>(wneg) * sn;
+      } else {
+        sum += t_row.sum();
+      }
+      count += wpos * n_pos + wneg * n_neg;
+      positive += wpos * pos_hits + wneg * neg_hits;
+      beta_slope(c) -= wpos * pos_hits - wneg * neg_hits;
     }
     const Reduced<Scalar> r = reduce<Scalar>(o.reduction, sum, count, positive);
     Scalar value = r.value;
     if (dD) *dD *= r.weight;
-    Vector<Scalar> gbeta = beta_slope * r.weight;
+    Vector<Scalar> gbeta = beta_slope.template cast<Scalar>() * r.weight;
     if (count > 0 && nu != Scalar(0)) {
       if (per_class) {
         value += nu * r.weight * uses.dot(betas);
