@@ -49,7 +49,10 @@
 #include "contrastive/metrics/distance.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace contrastive {
 
@@ -219,32 +222,109 @@ Scalar contrastive_mined_eval(const ConstRowRef<Scalar>& X, const Pairs& pairs,
   return value;
 }
 
+// Labels as dense 32-bit class ids (equal labels <=> equal ids), so the per-row
+// label compares of the O(N^2) pass have the width of a float lane.
+inline std::vector<std::int32_t> contrastive_dense_ids(const LabelVector& labels) {
+  const Index n = labels.size();
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::sort(order.begin(), order.end(), [&](Index x, Index y) { return labels(x) < labels(y); });
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  std::int32_t id = -1;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    if (k == 0 || labels(order[k]) != labels(order[k - 1])) ++id;
+    ids[static_cast<std::size_t>(order[k])] = id;
+  }
+  return ids;
+}
+
 template <class Metric, class Scalar>
 Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
                               const ContrastiveOptions& o, Gradients<Scalar>* grads,
                               Vector<Scalar>* terms) {
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
   auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
     const Index n = D.rows();
     const ContrastiveTerm<Scalar> term(o);
+    const Scalar pm = term.pos_margin, nm = term.neg_margin, scale = term.scale;
+    const bool squared = term.squared;
     ContrastiveTally<Scalar> tally;
     if (terms) terms->resize(n * (n - 1) / 2);
-    Index k = 0;
+    const std::vector<std::int32_t> ids = contrastive_dense_ids(labels);
+    const std::int32_t* id = ids.data();
+    // Per row: the terms, the same-label mask and the hit mask as 0/1 floats, written by
+    // one branch-free vectorisable loop; sums and counts are Eigen reductions over them
+    // (counts exact: 0/1 sums of a row shorter than 2^24).
+    Row t_buf(n), s_buf(n), h_buf(n);
     // Upper triangle only: the metric's symmetric backward folds dD and dD^T.
-    for (Index i = 0; i < n; ++i) {
-      for (Index j = i + 1; j < n; ++j, ++k) {
-        Scalar slope;
-        const bool similar = labels(i) == labels(j);
-        const Scalar t = term(similar, D(i, j), slope);
-        tally.add(similar, t);
-        if (terms) (*terms)(k) = t;
-        if (dD) (*dD)(i, j) = slope;
+    for (Index i = 0; i + 1 < n; ++i) {
+      const Index m = n - i - 1;
+      const std::int32_t li = id[i];
+      const Scalar* d = D.row(i).data() + i + 1;
+      const std::int32_t* lj = id + i + 1;
+      Scalar* T = terms ? terms->data() + (i * (2 * n - i - 1)) / 2 : t_buf.data();
+      Scalar* S = s_buf.data();
+      Scalar* H = h_buf.data();
+      // positive: d - pos_margin; negative: -(d - neg_margin) == neg_margin - d exactly.
+      if (squared) {
+        for (Index j = 0; j < m; ++j) {
+          const bool similar = lj[j] == li;
+          const Scalar x = d[j] - (similar ? pm : nm);
+          const Scalar h = similar ? x : -x;
+          const Scalar c = h > Scalar(0) ? h : Scalar(0);
+          T[j] = scale * c * c;
+          S[j] = similar ? Scalar(1) : Scalar(0);
+          H[j] = c > Scalar(0) ? Scalar(1) : Scalar(0);
+        }
+      } else {
+        for (Index j = 0; j < m; ++j) {
+          const bool similar = lj[j] == li;
+          const Scalar x = d[j] - (similar ? pm : nm);
+          const Scalar h = similar ? x : -x;
+          const Scalar c = h > Scalar(0) ? h : Scalar(0);
+          T[j] = scale * c;
+          S[j] = similar ? Scalar(1) : Scalar(0);
+          H[j] = c > Scalar(0) ? Scalar(1) : Scalar(0);
+        }
       }
+      const Eigen::Map<const Row> t(T, m), sm(S, m), hm(H, m);
+      const Index same = static_cast<Index>(sm.sum());
+      tally.sum[1] += (t * sm).sum();
+      tally.sum[0] += (t * (Scalar(1) - sm)).sum();
+      tally.count[1] += same;
+      tally.count[0] += m - same;
+      const Index hits_pos = static_cast<Index>((hm * sm).sum());
+      tally.positive[1] += hits_pos;
+      tally.positive[0] += static_cast<Index>(hm.sum()) - hits_pos;
     }
     Scalar weight[2];
     const Scalar value = tally.finish(o, weight);
     if (dD) {
-      for (Index i = 0; i < n; ++i) {
-        for (Index j = i + 1; j < n; ++j) (*dD)(i, j) *= weight[labels(i) == labels(j) ? 1 : 0];
+      // dL/dD written once per row, with the reduction weights already known: the row's
+      // hinges are recomputed from D (cheaper than a second read-modify-write pass).
+      const Scalar wp = weight[1] * scale, wn = -weight[0] * scale;
+      for (Index i = 0; i + 1 < n; ++i) {
+        const Index m = n - i - 1;
+        const std::int32_t li = id[i];
+        const Scalar* d = D.row(i).data() + i + 1;
+        const std::int32_t* lj = id + i + 1;
+        Scalar* g = dD->row(i).data() + i + 1;
+        if (squared) {
+          for (Index j = 0; j < m; ++j) {
+            const bool similar = lj[j] == li;
+            const Scalar x = d[j] - (similar ? pm : nm);
+            const Scalar h = similar ? x : -x;
+            const Scalar c = h > Scalar(0) ? h : Scalar(0);
+            g[j] = (similar ? wp : wn) * (Scalar(2) * c);
+          }
+        } else {
+          for (Index j = 0; j < m; ++j) {
+            const bool similar = lj[j] == li;
+            const Scalar x = d[j] - (similar ? pm : nm);
+            const Scalar h = similar ? x : -x;
+            g[j] = h > Scalar(0) ? (similar ? wp : wn) : Scalar(0);
+          }
+        }
       }
     }
     return value;
