@@ -268,22 +268,24 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
       // positive: d - pos_margin; negative: -(d - neg_margin) == neg_margin - d exactly.
       if (squared) {
         for (Index j = 0; j < m; ++j) {
-          const bool similar = lj[j] == li;
-          const Scalar x = d[j] - (similar ? pm : nm);
-          const Scalar h = similar ? x : -x;
+          const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
+          // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
+          // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
+          const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
           const Scalar c = h > Scalar(0) ? h : Scalar(0);
           T[j] = scale * c * c;
-          S[j] = similar ? Scalar(1) : Scalar(0);
+          S[j] = sim;
           H[j] = c > Scalar(0) ? Scalar(1) : Scalar(0);
         }
       } else {
         for (Index j = 0; j < m; ++j) {
-          const bool similar = lj[j] == li;
-          const Scalar x = d[j] - (similar ? pm : nm);
-          const Scalar h = similar ? x : -x;
+          const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
+          // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
+          // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
+          const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
           const Scalar c = h > Scalar(0) ? h : Scalar(0);
           T[j] = scale * c;
-          S[j] = similar ? Scalar(1) : Scalar(0);
+          S[j] = sim;
           H[j] = c > Scalar(0) ? Scalar(1) : Scalar(0);
         }
       }
@@ -311,18 +313,20 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
         Scalar* g = dD->row(i).data() + i + 1;
         if (squared) {
           for (Index j = 0; j < m; ++j) {
-            const bool similar = lj[j] == li;
-            const Scalar x = d[j] - (similar ? pm : nm);
-            const Scalar h = similar ? x : -x;
+            const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
+            // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
+            // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
+            const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
             const Scalar c = h > Scalar(0) ? h : Scalar(0);
-            g[j] = (similar ? wp : wn) * (Scalar(2) * c);
+            g[j] = (sim * wp + (Scalar(1) - sim) * wn) * (Scalar(2) * c);
           }
         } else {
           for (Index j = 0; j < m; ++j) {
-            const bool similar = lj[j] == li;
-            const Scalar x = d[j] - (similar ? pm : nm);
-            const Scalar h = similar ? x : -x;
-            g[j] = h > Scalar(0) ? (similar ? wp : wn) : Scalar(0);
+            const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
+            // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
+            // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
+            const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
+            g[j] = h > Scalar(0) ? sim * wp + (Scalar(1) - sim) * wn : Scalar(0);
           }
         }
       }
