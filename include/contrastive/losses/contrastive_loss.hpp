@@ -253,7 +253,7 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
     const std::vector<std::int32_t> ids = contrastive_dense_ids(labels);
     const std::int32_t* id = ids.data();
     // Per row: the terms, the same-label mask and the hit mask as 0/1 floats, written by
-    // one branch-free vectorisable loop; sums and counts are Eigen reductions over them
+    // branch-free vectorised passes; sums and counts are Eigen reductions over them
     // (counts exact: 0/1 sums of a row shorter than 2^24).
     Row t_buf(n), s_buf(n), h_buf(n);
     // Upper triangle only: the metric's symmetric backward folds dD and dD^T.
@@ -265,30 +265,22 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
       Scalar* T = terms ? terms->data() + (i * (2 * n - i - 1)) / 2 : t_buf.data();
       Scalar* S = s_buf.data();
       Scalar* H = h_buf.data();
-      // positive: d - pos_margin; negative: -(d - neg_margin) == neg_margin - d exactly.
-      if (squared) {
-        for (Index j = 0; j < m; ++j) {
-          const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
-          // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
-          // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
-          const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
-          const Scalar c = h > Scalar(0) ? h : Scalar(0);
-          T[j] = scale * c * c;
-          S[j] = sim;
-          H[j] = c > Scalar(0) ? Scalar(1) : Scalar(0);
-        }
-      } else {
-        for (Index j = 0; j < m; ++j) {
-          const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
-          // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
-          // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
-          const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
-          const Scalar c = h > Scalar(0) ? h : Scalar(0);
-          T[j] = scale * c;
-          S[j] = sim;
-          H[j] = c > Scalar(0) ? Scalar(1) : Scalar(0);
+      // Simple loops GCC vectorises (label compare, positivity as 0/1), Eigen for the rest.
+      // positive: d - pos_margin; negative: -(d - neg_margin) == neg_margin - d exactly:
+      // sim * pm + (1 - sim) * nm is exactly one margin and 2 sim - 1 is +-1.
+      for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
+      {
+        const Eigen::Map<const Row> sv(S, m), dv(d, m);
+        Eigen::Map<Row> tv(T, m);
+        tv = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
+        if (squared) {
+          tv = (scale * tv) * tv;
+        } else {
+          tv = scale * tv;
         }
       }
+      // A term counts as positive when it is > 0 (as ContrastiveTally::add).
+      for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
       const Eigen::Map<const Row> t(T, m), sm(S, m), hm(H, m);
       const Index same = static_cast<Index>(sm.sum());
       tally.sum[1] += (t * sm).sum();
@@ -311,23 +303,18 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
         const Scalar* d = D.row(i).data() + i + 1;
         const std::int32_t* lj = id + i + 1;
         Scalar* g = dD->row(i).data() + i + 1;
+        Scalar* S = s_buf.data();
+        Scalar* C = t_buf.data();
+        Scalar* H = h_buf.data();
+        for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
+        const Eigen::Map<const Row> sv(S, m), dv(d, m);
+        Eigen::Map<Row> cv(C, m), gv(g, m);
+        cv = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
         if (squared) {
-          for (Index j = 0; j < m; ++j) {
-            const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
-            // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
-            // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
-            const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
-            const Scalar c = h > Scalar(0) ? h : Scalar(0);
-            g[j] = (sim * wp + (Scalar(1) - sim) * wn) * (Scalar(2) * c);
-          }
+          gv = (sv * wp + (Scalar(1) - sv) * wn) * (Scalar(2) * cv);
         } else {
-          for (Index j = 0; j < m; ++j) {
-            const Scalar sim = lj[j] == li ? Scalar(1) : Scalar(0);
-            // sim * pm + (1 - sim) * nm is exactly one margin; (2 sim - 1) * (d - margin) is
-            // exactly d - pos_margin or neg_margin - d: arithmetic, not branches, so it vectorises.
-            const Scalar h = (Scalar(2) * sim - Scalar(1)) * (d[j] - (sim * pm + (Scalar(1) - sim) * nm));
-            g[j] = h > Scalar(0) ? sim * wp + (Scalar(1) - sim) * wn : Scalar(0);
-          }
+          for (Index j = 0; j < m; ++j) H[j] = C[j] > Scalar(0) ? Scalar(1) : Scalar(0);
+          gv = Eigen::Map<const Row>(H, m) * (sv * wp + (Scalar(1) - sv) * wn);
         }
       }
     }
