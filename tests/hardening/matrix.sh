@@ -26,7 +26,7 @@ for config in $configs; do
   [ "$config" = "${configs%% *}" ] && robustness=ON
   start=$(date +%s)
   cmake -S "$root/tests/hardening/matrix" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_CXX_STANDARD="$std" -DCMAKE_BUILD_TYPE="$type" -DCHECK_HEADERS=$headers -DROBUSTNESS=$robustness >/dev/null
+    -DCMAKE_CXX_STANDARD="$std" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DCHECK_HEADERS=$headers -DROBUSTNESS=$robustness >/dev/null
   cmake --build "$build" -j"${JOBS:-2}"
   "$build/smoke_float"
   "$build/smoke_double"

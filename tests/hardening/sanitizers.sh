@@ -19,13 +19,13 @@ sh "$root/cmake/install-debian-deps.sh" clang libclang-rt-14-dev llvm ninja-buil
 
 case "$mode" in
   asan)
-    flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
+    flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -gline-tables-only"
     export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
     default_targets=all
     ;;
   tsan)
-    flags="-fsanitize=thread -fno-omit-frame-pointer -O1 -g"
+    flags="-fsanitize=thread -fno-omit-frame-pointer -O1 -gline-tables-only"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
     default_targets=test_concurrency
     ;;
@@ -35,7 +35,7 @@ export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer || true)"
 targets=${TARGETS:-$default_targets}
 
 # Debug keeps Eigen's assertions; -O1 in the flags keeps the suite fast enough.
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="$flags" \
   -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF >/dev/null
