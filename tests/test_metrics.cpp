@@ -185,3 +185,18 @@ TEMPLATE_TEST_CASE("empty inputs give empty outputs", "[metrics][edge]", float, 
   CHECK(g.rows() == 0);
   CHECK(g.cols() == 4);
 }
+
+TEMPLATE_TEST_CASE("Cosine distances of opposite rows stay within [0, 2]", "[metrics][edge]", float,
+                   double) {
+  using S = TestType;
+  // Opposite rows whose rounded unit vectors have a dot product just below -1.
+  RowMatrix<S> X = random_embeddings<S>(64, 7, 19);
+  RowMatrix<S> Y = -X * S(3);
+  RowMatrix<S> both(128, 7);
+  both << X, Y;
+  const RowMatrix<S> D = pairwise_distance<Cosine>(both);
+  CHECK((D.array() <= S(2)).all());
+  CHECK((D.array() >= S(0)).all());
+  CHECK((pairwise_distance<Cosine>(X, Y).array() <= S(2)).all());
+  CHECK((rowwise_distance<Cosine>(X, Y).array() <= S(2)).all());
+}

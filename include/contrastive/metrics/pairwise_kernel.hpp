@@ -217,7 +217,8 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
     if (Kind == MetricKind::Euclidean) {
       correctly_rounded_sqrt(g);
     } else if (Kind == MetricKind::Cosine) {
-      g *= Scalar(0.5);
+      // Rounding can push cos below -1 for opposite rows; 1 - cos stays in [0, 2].
+      g = (g * Scalar(0.5)).min(Scalar(2));
     }
   }
   // Threads append in any order; a fixed order keeps the backward's sums reproducible.
@@ -484,7 +485,7 @@ Vector<Scalar> rowwise_forward(const ConstRowRef<Scalar>& A, const ConstRowRef<S
       const Scalar nb = B.row(i).norm();
       // 1 - cos = |u - v|^2 / 2 keeps full relative precision for nearly parallel rows.
       d(i) = (na > Scalar(0) && nb > Scalar(0))
-                 ? Scalar(0.5) * (A.row(i) / na - B.row(i) / nb).squaredNorm()
+                 ? std::min(Scalar(2), Scalar(0.5) * (A.row(i) / na - B.row(i) / nb).squaredNorm())
                  : Scalar(1);
     } else {
       const Scalar s = (A.row(i) - B.row(i)).squaredNorm();
