@@ -189,7 +189,8 @@ TEMPLATE_TEST_CASE("empty inputs give empty outputs", "[metrics][edge]", float, 
 TEMPLATE_TEST_CASE("Cosine distances of opposite rows stay within [0, 2]", "[metrics][edge]", float,
                    double) {
   using S = TestType;
-  // Opposite rows whose rounded unit vectors have a dot product just below -1.
+  // Opposite rows, where rounding can push cos below -1 (the fuzz corpus holds an
+  // input that did: tests/fuzz/corpus/fuzz_metrics/cosine-above-2-*).
   RowMatrix<S> X = random_embeddings<S>(64, 7, 19);
   RowMatrix<S> Y = -X * S(3);
   RowMatrix<S> both(128, 7);
