@@ -46,6 +46,7 @@
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/metrics/distance.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
@@ -222,22 +223,6 @@ Scalar contrastive_mined_eval(const ConstRowRef<Scalar>& X, const Pairs& pairs,
   return value;
 }
 
-// Labels as dense 32-bit class ids (equal labels <=> equal ids), so the per-row
-// label compares of the O(N^2) pass have the width of a float lane.
-inline std::vector<std::int32_t> contrastive_dense_ids(const LabelVector& labels) {
-  const Index n = labels.size();
-  std::vector<Index> order(static_cast<std::size_t>(n));
-  for (Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::sort(order.begin(), order.end(), [&](Index x, Index y) { return labels(x) < labels(y); });
-  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
-  std::int32_t id = -1;
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    if (k == 0 || labels(order[k]) != labels(order[k - 1])) ++id;
-    ids[static_cast<std::size_t>(order[k])] = id;
-  }
-  return ids;
-}
-
 template <class Metric, class Scalar>
 Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
                               const ContrastiveOptions& o, Gradients<Scalar>* grads,
@@ -250,7 +235,7 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
     const bool squared = term.squared;
     ContrastiveTally<Scalar> tally;
     if (terms) terms->resize(n * (n - 1) / 2);
-    const std::vector<std::int32_t> ids = contrastive_dense_ids(labels);
+    const std::vector<std::int32_t> ids = dense_label_ids(labels);
     const std::int32_t* id = ids.data();
     // Per row: the terms, the same-label mask and the hit mask as 0/1 floats, written by
     // branch-free vectorised passes; sums and counts are Eigen reductions over them

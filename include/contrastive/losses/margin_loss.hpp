@@ -40,6 +40,7 @@
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/metrics/distance.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
@@ -87,22 +88,6 @@ inline Index margin_beta_count(const MarginOptions& o) {
   return o.class_beta.size() == 0 ? Index(1) : o.class_beta.size();
 }
 
-// Labels as dense 32-bit class ids (equal labels <=> equal ids), so the per-row
-// label compares in the O(N^2) pass have the width of a float lane.
-inline std::vector<std::int32_t> margin_dense_ids(const LabelVector& labels) {
-  const Index n = labels.size();
-  std::vector<Index> order(static_cast<std::size_t>(n));
-  for (Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::sort(order.begin(), order.end(), [&](Index x, Index y) { return labels(x) < labels(y); });
-  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
-  std::int32_t id = -1;
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    if (k == 0 || labels(order[k]) != labels(order[k - 1])) ++id;
-    ids[static_cast<std::size_t>(order[k])] = id;
-  }
-  return ids;
-}
-
 template <class Metric, class Scalar>
 Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, const MarginOptions& o,
                    Gradients<Scalar>* grads, Vector<Scalar>* terms, Vector<Scalar>* beta_grad) {
@@ -115,7 +100,7 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
 
   auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
     const Index n = D.rows();
-    const std::vector<std::int32_t> ids = margin_dense_ids(labels);
+    const std::vector<std::int32_t> ids = dense_label_ids(labels);
     const std::int32_t* id = ids.data();
     // Per beta: weighted sum of the hinge slopes d term / d beta (integer: the
     // slopes are +-weights), and the uses for the regulariser.
