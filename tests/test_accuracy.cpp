@@ -10,6 +10,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_accuracy {
+
 namespace {
 
 // Rows in groups around random centres of norm ~ `centre_scale`, each group's
@@ -112,3 +114,5 @@ TEST_CASE("random data flags no pair for recomputation", "[accuracy]") {
   const auto forward = Euclidean::pairwise<float>(x, x, true);
   CHECK(forward.near_pairs.empty());
 }
+
+}  // namespace test_accuracy

@@ -15,6 +15,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_batch_all_triplet_loss {
+
 namespace {
 
 struct Brute {
@@ -301,3 +303,5 @@ TEST_CASE("batch_all_triplet_loss reproduces PML TripletMarginLoss without a min
   CHECK(m.value == Approx(ref.scalar("mean_loss")).epsilon(1e-12));
   CHECK((m.grad[0] - ref.matrix("mean_grad")).cwiseAbs().maxCoeff() < 1e-12);
 }
+
+}  // namespace test_batch_all_triplet_loss

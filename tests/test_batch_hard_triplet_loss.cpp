@@ -14,6 +14,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_batch_hard_triplet_loss {
+
 namespace {
 
 struct Brute {
@@ -309,3 +311,5 @@ TEST_CASE("batch_hard_triplet_loss reproduces TFA triplet_hard_loss and PML Batc
   const LossResult<float> rf = batch_hard_triplet_loss(ref.matrix<float>("pml_X"), ref.labels("pml_labels"), pml);
   CHECK(double(rf.value) == Approx(ref.scalar("pml_loss")).epsilon(1e-4));
 }
+
+}  // namespace test_batch_hard_triplet_loss

@@ -14,6 +14,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_batch_semihard_triplet_loss {
+
 namespace {
 
 struct Brute {
@@ -320,3 +322,5 @@ TEST_CASE("batch_semihard_triplet_loss reproduces TFA triplet_semihard_loss", "[
     CHECK(double(rf.value) == Approx(ref.scalar(p + "_loss")).epsilon(1e-4));
   }
 }
+
+}  // namespace test_batch_semihard_triplet_loss

@@ -11,6 +11,8 @@
 
 using namespace contrastive_test;
 
+namespace test_concurrency {
+
 namespace {
 
 constexpr int kThreads = 8;
@@ -97,3 +99,5 @@ TEMPLATE_TEST_CASE("invalid input throws the same error from several threads at 
     CHECK(m == messages[0]);
   }
 }
+
+}  // namespace test_concurrency

@@ -16,6 +16,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_contrastive_loss {
+
 namespace {
 
 struct BrutePair {
@@ -464,3 +466,5 @@ TEMPLATE_TEST_CASE("pytorch-metric-learning ContrastiveLoss: MeanNonZero, averag
     CHECK(m.grad[0].template cast<double>().isApprox(ref.matrix("grad_" + k), 10 * tol));
   }
 }
+
+}  // namespace test_contrastive_loss

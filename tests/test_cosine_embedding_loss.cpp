@@ -14,6 +14,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_cosine_embedding_loss {
+
 namespace {
 
 template <class S>
@@ -175,3 +177,5 @@ TEMPLATE_TEST_CASE("torch.nn.CosineEmbeddingLoss reference values", "[cosine_emb
     if (c == 0) CHECK(r.terms.template cast<double>().isApprox(ref.vector("terms_0"), 10 * tol));
   }
 }
+
+}  // namespace test_cosine_embedding_loss

@@ -15,6 +15,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_determinism {
+
 TEMPLATE_TEST_CASE("repeated calls on fresh copies of the input are bitwise identical",
                    "[determinism]", float, double) {
   std::vector<Snapshot> first;
@@ -92,3 +94,5 @@ TEST_CASE("dump of every workload's output for the cross-process comparison",
   CHECK(lines >= 78);
   CHECK(out.good());
 }
+
+}  // namespace test_determinism

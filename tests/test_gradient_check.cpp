@@ -6,6 +6,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_gradient_check {
+
 namespace {
 // f(X) = sum_ij sin(X_ij) * X_ij^2, gradient cos(x) x^2 + 2 x sin(x).
 template <class S>
@@ -62,3 +64,5 @@ TEST_CASE("check_gradient validates its arguments", "[testing][validation]") {
   REQUIRE_INVALID_ARGUMENT(testing::check_gradient(smooth_function<double>, X, smooth_gradient<double>(X), options),
                            "relative_step");
 }
+
+}  // namespace test_gradient_check

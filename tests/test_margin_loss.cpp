@@ -16,6 +16,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_margin_loss {
+
 namespace {
 
 double beta_of(const MarginOptions& o, int label) {
@@ -325,3 +327,5 @@ TEMPLATE_TEST_CASE("pytorch-metric-learning MarginLoss reference values", "[marg
     CHECK(r.beta_grad.template cast<double>().isApprox(ref.vector("beta_grad_" + k), 10 * tol));
   }
 }
+
+}  // namespace test_margin_loss

@@ -7,6 +7,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_metrics {
+
 TEMPLATE_TEST_CASE("pairwise_distance matches a brute-force loop", "[metrics]",
                    CONTRASTIVE_ALL_METRIC_CASES) {
   using S = typename TestType::Scalar;
@@ -201,3 +203,5 @@ TEMPLATE_TEST_CASE("Cosine distances of opposite rows stay within [0, 2]", "[met
   CHECK((pairwise_distance<Cosine>(X, Y).array() <= S(2)).all());
   CHECK((rowwise_distance<Cosine>(X, Y).array() <= S(2)).all());
 }
+
+}  // namespace test_metrics

@@ -16,6 +16,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_mine_triplets {
+
 namespace {
 
 using Triple = std::array<Index, 3>;
@@ -243,3 +245,5 @@ TEMPLATE_TEST_CASE("mined triplets feed triplet_margin_loss: the easy ones carry
   const LossResult<S> result = triplet_margin_loss(X, violating, options);
   CHECK((result.terms.array() > S(0)).count() == violating.size());
 }
+
+}  // namespace test_mine_triplets

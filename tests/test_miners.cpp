@@ -12,6 +12,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_miners {
+
 namespace {
 
 using Triple = std::array<Index, 3>;
@@ -235,3 +237,5 @@ TEMPLATE_TEST_CASE("selection and pair miners reject bad input", "[mining][selec
   bad(2, 1) = std::numeric_limits<S>::infinity();
   REQUIRE_INVALID_ARGUMENT(mine_batch_hard(bad, labels), "mine_batch_hard", "row 2");
 }
+
+}  // namespace test_miners

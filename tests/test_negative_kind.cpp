@@ -8,6 +8,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_negative_kind {
+
 TEMPLATE_TEST_CASE("classify_negative follows the decided rule at and around its boundaries",
                    "[mining][classifier]", float, double) {
   using S = TestType;
@@ -92,3 +94,5 @@ TEST_CASE("NegativeKinds is a set built with operator|", "[mining][classifier]")
   CHECK(hard_semi != NegativeKinds::all());
   CHECK(std::string(to_string(NegativeKind::SemiHard)) == "semi-hard");
 }
+
+}  // namespace test_negative_kind

@@ -13,6 +13,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_negative_stats {
+
 namespace {
 
 // Every triplet (a, p, n) enumerated and classified one by one, on the
@@ -289,3 +291,5 @@ TEMPLATE_TEST_CASE("negative_stats rejects bad input", "[mining][stats]", float,
   bad(4, 2) = std::numeric_limits<S>::quiet_NaN();
   REQUIRE_INVALID_ARGUMENT(negative_stats(bad, Eigen::VectorXi::Zero(6), 0.2), "negative_stats", "X", "row 4");
 }
+
+}  // namespace test_negative_stats

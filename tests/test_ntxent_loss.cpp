@@ -16,6 +16,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_ntxent_loss {
+
 namespace {
 
 template <class Metric, class RowA, class RowB>
@@ -424,3 +426,5 @@ TEMPLATE_TEST_CASE("ntxent_loss with labels reproduces pytorch-metric-learning N
     CHECK((r.terms.template cast<double>() - terms).cwiseAbs().maxCoeff() <= tol * std::max(1.0, terms.maxCoeff()));
   }
 }
+
+}  // namespace test_ntxent_loss

@@ -11,6 +11,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_reference_set_mining {
+
 namespace {
 
 using Triple = std::array<Index, 3>;
@@ -210,3 +212,5 @@ TEMPLATE_TEST_CASE("reference-set mining: empty sets and bad input", "[mining][r
   bad(6, 0) = std::numeric_limits<S>::quiet_NaN();
   REQUIRE_INVALID_ARGUMENT(mine_easy_hard(X, labels, bad, ref_labels), "mine_easy_hard", "R", "row 6");
 }
+
+}  // namespace test_reference_set_mining

@@ -16,6 +16,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_similarity_regression_loss {
+
 namespace {
 
 // The documented similarity of each metric, from the brute-force distance.
@@ -155,3 +157,5 @@ TEMPLATE_TEST_CASE("sentence-transformers CosineSimilarityLoss reference values"
   CHECK(r.grad[0].template cast<double>().isApprox(ref.matrix("grad1"), 10 * tol));
   CHECK(r.grad[1].template cast<double>().isApprox(ref.matrix("grad2"), 10 * tol));
 }
+
+}  // namespace test_similarity_regression_loss

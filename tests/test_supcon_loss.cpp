@@ -16,6 +16,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_supcon_loss {
+
 namespace {
 
 // Logit from the definition: cos / t under Cosine, -d / t under the other metrics.
@@ -303,3 +305,5 @@ TEMPLATE_TEST_CASE("supcon_loss reproduces pytorch-metric-learning SupConLoss", 
     CHECK((r.terms.template cast<double>() - terms).cwiseAbs().maxCoeff() <= tol * std::max(1.0, terms.maxCoeff()));
   }
 }
+
+}  // namespace test_supcon_loss

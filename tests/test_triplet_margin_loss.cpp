@@ -15,6 +15,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_triplet_margin_loss {
+
 namespace {
 
 struct Brute {
@@ -385,3 +387,5 @@ TEST_CASE("triplet_margin_loss reproduces torch.nn.TripletMarginLoss and PML", "
   CHECK(r.value == Approx(ref.scalar("pml_index_loss")).epsilon(1e-12));
   CHECK((r.grad[0] - ref.matrix("pml_index_grad")).cwiseAbs().maxCoeff() < 1e-12);
 }
+
+}  // namespace test_triplet_margin_loss

@@ -9,6 +9,8 @@
 using namespace contrastive;
 using namespace contrastive_test;
 
+namespace test_validation {
+
 TEMPLATE_TEST_CASE("mismatched column counts are rejected", "[validation]", float, double) {
   using S = TestType;
   const RowMatrix<S> X = random_embeddings<S>(3, 4, 1);
@@ -105,3 +107,5 @@ TEMPLATE_TEST_CASE("rows too large for their squared distances are rejected", "[
   CHECK(pairwise_distance<SquaredEuclidean>(X).allFinite());
   CHECK(double(D(2, 0)) == Approx(double(limit) * 0.99).epsilon(1e-3));
 }
+
+}  // namespace test_validation

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Cross-process determinism: runs test_determinism three times with
+# Cross-process determinism: runs the dump case of tests/test_determinism.cpp
+# (in workload_tests) three times with
 # CONTRASTIVE_DETERMINISM_DUMP (other heap and stack addresses under ASLR;
 # the third run with MALLOC_PERTURB_, so a read of uninitialised heap memory
 # would change the output) and requires byte-identical dumps.
@@ -7,7 +8,7 @@
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
-exe="$build/tests/test_determinism"
+exe="$build/tests/workload_tests"
 [ -x "$exe" ] || { echo "determinism.sh: $exe not built" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
