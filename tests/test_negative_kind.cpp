@@ -3,7 +3,10 @@
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
 
+#include <cmath>
+#include <limits>
 #include <random>
+#include <type_traits>
 
 using namespace contrastive;
 using namespace contrastive_test;
@@ -54,6 +57,58 @@ TEMPLATE_TEST_CASE("every negative is in one class, and hard or semi-hard exactl
   CHECK(counts[0] > 0);
   CHECK(counts[1] > 0);
   CHECK(counts[2] > 0);
+}
+
+TEMPLATE_TEST_CASE("the classifier agrees with the losses' hinge bit for bit when distances dwarf the margin",
+                   "[mining][classifier]", float, double) {
+  using S = TestType;
+  // At 1e7 (float) or 1e17 (double) one ulp is >= 1 while the margin is 0.1:
+  // d_ap + m rounds to d_ap, yet a tie still has hinge (d_ap - d_an) + m = m > 0.
+  const S big = std::is_same<S, float>::value ? S(1e7) : S(1e17);
+  const S next = std::nextafter(big, std::numeric_limits<S>::infinity());
+  CHECK(classify_negative<S>(big, big, 0.1) == NegativeKind::SemiHard);
+  CHECK(classify_negative<S>(big, next, 0.1) == NegativeKind::Easy);
+  CHECK(classify_negative<S>(next, big, 0.1) == NegativeKind::Hard);
+
+  // Random pairs a few ulps apart at every scale: hard or semi-hard exactly
+  // when the term the triplet losses compute is positive.
+  std::mt19937 gen(5);
+  std::uniform_int_distribution<int> ulps(-4, 4);
+  const NegativeKinds violating = NegativeKind::Hard | NegativeKind::SemiHard;
+  for (const double scale : {1e-3, 1.0, 1e4, 1e7, 1e12, 1e17, 1e30}) {
+    for (const double margin : {1e-3, 0.1, 1.0}) {
+      for (int t = 0; t < 200; ++t) {
+        const S d_ap = static_cast<S>(scale);
+        S d_an = d_ap;
+        for (int k = ulps(gen); k != 0; k += k > 0 ? -1 : 1)
+          d_an = std::nextafter(d_an, k > 0 ? std::numeric_limits<S>::infinity() : S(0));
+        const S m = static_cast<S>(margin);
+        const bool active = detail::triplet_term<S>(d_ap, d_an, m, false).value > S(0);
+        CHECK(violating.contains(classify_negative<S>(d_ap, d_an, margin)) == active);
+      }
+    }
+  }
+}
+
+TEST_CASE("negative_stats, mine_triplets and batch_all_triplet_loss agree on a tie far beyond the margin",
+          "[mining][classifier]") {
+  // Anchor 0 at the origin; its positive (row 1) and negative (row 2) are both 1e7 away.
+  RowMatrix<float> X(3, 1);
+  X << 0.0f, 1e7f, -1e7f;
+  const Eigen::VectorXi labels = (Eigen::VectorXi(3) << 0, 0, 1).finished();
+  const double margin = 0.1;
+  const NegativeStats<float> stats = negative_stats(X, labels, margin);
+  CHECK(stats.semihard == 1);  // (0, 1, 2): hinge 0.1
+  CHECK(stats.easy == 1);      // (1, 0, 2): d_an = 2e7
+  CHECK(stats.hard == 0);
+  const Triplets mined = mine_triplets(X, labels, margin, NegativeKind::Hard | NegativeKind::SemiHard);
+  REQUIRE(mined.size() == 1);
+  CHECK(mined.anchor[0] == 0);
+  CHECK(mined.negative[0] == 2);
+  TripletOptions options;
+  options.margin = margin;
+  options.reduction = Reduction::Sum;
+  CHECK(batch_all_triplet_loss(X, labels, options).value == Approx(0.1f));
 }
 
 TEMPLATE_TEST_CASE("classify_negative_absolute uses the contrastive pair margins", "[mining][classifier]", float,

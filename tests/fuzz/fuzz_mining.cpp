@@ -75,12 +75,10 @@ void fuzz_classifier(Input& in) {
     NegativeKind kind = NegativeKind::Easy;
     if (run_expecting("classify_negative", expect, [&] { kind = classify_negative(d_ap, d_an, m, c); })) {
       const Scalar margin = static_cast<Scalar>(m);
-      // The hinge has positive loss exactly for hard and semi-hard (library convention).
-      // Only where adding the margin is exact: when |d| >> margin the classifier's
-      // d_an >= d_ap + m and the hinge (d_ap - d_an) + m disagree (open finding, see docs/robustness.md).
-      if (c == TieConvention::Library && std::isfinite(d_ap - d_an + margin) &&
-          (d_ap + margin) - d_ap == margin && (d_an + margin) - d_an == margin &&
-          (d_ap - d_an + margin > Scalar(0)) != (kind != NegativeKind::Easy)) {
+      // The triplet losses' hinge is positive exactly for hard and semi-hard
+      // (library convention), at every scale: both compute (d_ap - d_an) + m.
+      const bool active = detail::triplet_term<Scalar>(d_ap, d_an, margin, false).value > Scalar(0);
+      if (c == TieConvention::Library && std::isfinite(d_ap - d_an) && active != (kind != NegativeKind::Easy)) {
         violated("classify_negative: easy does not coincide with zero hinge loss");
       }
     }

@@ -7,6 +7,10 @@
 //     easy       d(a,n) >= d(a,p) + m
 //   Every negative is in exactly one class, and a triplet has positive hinge
 //   loss [d(a,p) - d(a,n) + m]+ > 0 exactly when it is hard or semi-hard.
+//   In floating point the upper bound is tested as the losses' hinge,
+//   (d(a,p) - d(a,n)) + m > 0, not as d(a,n) < d(a,p) + m: when a distance
+//   is more than 1/eps times the margin, d(a,p) + m rounds to d(a,p) and a
+//   tie would be "easy" while its loss is m > 0.
 //   TensorFlow Addons' triplet_semihard_loss uses the same strict
 //   d(a,n) > d(a,p) for "farther than the positive" (a tie is not semi-hard
 //   there but is not hard either: it is the loss's fallback case).
@@ -91,7 +95,7 @@ template <class Scalar>
 NegativeKind classify(Scalar d_ap, Scalar d_an, Scalar margin, TieConvention convention) {
   if (convention == TieConvention::Library) {
     if (d_an < d_ap) return NegativeKind::Hard;
-    if (d_an < d_ap + margin) return NegativeKind::SemiHard;
+    if ((d_ap - d_an) + margin > Scalar(0)) return NegativeKind::SemiHard;
     return NegativeKind::Easy;
   }
   const Scalar triplet_margin = d_an - d_ap;
@@ -101,12 +105,13 @@ NegativeKind classify(Scalar d_ap, Scalar d_an, Scalar margin, TieConvention con
 }
 
 // The two boundaries as predicates of d(a,p) for a fixed d(a,n). is_easy is
-// true on a prefix of the positives sorted by ascending d(a,p) (d_ap + m and
-// d_an - d_ap are monotone under rounding), is_hard on a suffix; binary search
-// on them counts exactly what classify() would.
+// true on a prefix of the positives sorted by ascending d(a,p) (d_ap - d_an,
+// plus m or not, is monotone under rounding), is_hard on a suffix; binary
+// search on them counts exactly what classify() would.
 template <class Scalar>
 bool is_easy(Scalar d_ap, Scalar d_an, Scalar margin, TieConvention convention) {
-  return convention == TieConvention::Library ? !(d_an < d_ap + margin) : (d_an - d_ap > margin);
+  return convention == TieConvention::Library ? !((d_ap - d_an) + margin > Scalar(0))
+                                              : (d_an - d_ap > margin);
 }
 
 template <class Scalar>

@@ -139,18 +139,12 @@ template <class Scalar, class Iter, class DistanceOf>
 KindRanges kind_ranges(Iter first, Iter last, DistanceOf distance_of, Scalar d_an, Scalar margin,
                        TieConvention convention) {
   using Element = typename std::iterator_traits<Iter>::value_type;
-  Iter easy_end, hard_begin;
-  if (convention == TieConvention::Library) {
-    easy_end = partition_point_branchless(first, last, [&](const Element& p) { return !(d_an < distance_of(p) + margin); });
-    hard_begin = partition_point_branchless(easy_end, last, [&](const Element& p) { return !(d_an < distance_of(p)); });
-  } else {
-    easy_end = partition_point_branchless(first, last, [&](const Element& p) {
-      return is_easy<Scalar>(distance_of(p), d_an, margin, TieConvention::PytorchMetricLearning);
-    });
-    hard_begin = partition_point_branchless(easy_end, last, [&](const Element& p) {
-      return !is_hard<Scalar>(distance_of(p), d_an, TieConvention::PytorchMetricLearning);
-    });
-  }
+  const Iter easy_end = partition_point_branchless(first, last, [&](const Element& p) {
+    return is_easy<Scalar>(distance_of(p), d_an, margin, convention);
+  });
+  const Iter hard_begin = partition_point_branchless(easy_end, last, [&](const Element& p) {
+    return !is_hard<Scalar>(distance_of(p), d_an, convention);
+  });
   return {static_cast<Index>(easy_end - first), static_cast<Index>(hard_begin - first)};
 }
 
