@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
+#include <type_traits>
 #include <vector>
 
 using namespace contrastive;
@@ -154,6 +156,38 @@ TEMPLATE_TEST_CASE("batch_all_triplet_loss counts exact ties as inactive, like t
         }
       CHECK((r.grad[0].template cast<double>() - expected).cwiseAbs().maxCoeff() == 0.0);
     }
+  }
+}
+
+TEMPLATE_TEST_CASE("batch_all_triplet_loss keeps the hinges' precision when distances dwarf the margin",
+                   "[batch_all][accuracy]", float, double) {
+  using S = TestType;
+  // Row 0 at the origin, the others on a circle of radius R, their radii
+  // spread by about the margin: anchor 0's distances are all ~R but differ
+  // by ~m, so its hinges are ~m while the distances are ~R (R/m = 2e4 in
+  // float, 2e12 in double). Sums of raw distances would cancel to noise of
+  // eps * R per triplet; the library's sums are of non-negative gaps.
+  const double R = std::is_same<S, float>::value ? 1e4 : 1e12;
+  const double margin = 0.5;
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<double> angle(0.0, 6.283185307179586), spread(-2.0, 2.0);
+  for (const Index positives : {Index(10), Index(20)}) {  // both sides of the smaller-side choice
+    const Index n = 31;
+    RowMatrix<S> X = RowMatrix<S>::Zero(n, 2);
+    Eigen::VectorXi labels = Eigen::VectorXi::Ones(n);
+    labels.head(positives + 1).setZero();
+    for (Index i = 1; i < n; ++i) {
+      const double r = R + margin * spread(gen), t = angle(gen);
+      X(i, 0) = static_cast<S>(r * std::cos(t));
+      X(i, 1) = static_cast<S>(r * std::sin(t));
+    }
+    const RowMatrix<S> D = pairwise_distance(X);
+    const Brute b = brute_all(D, labels, margin);
+    INFO(positives << " positives of anchor 0, " << (n - 1 - positives) << " negatives");
+    REQUIRE(b.anchor_terms[0] > 10 * margin);
+    const LossResult<S> r = batch_all_triplet_loss(X, labels, with<S>(margin, Reduction::Sum));
+    CHECK(double(r.terms(0)) == Approx(b.anchor_terms[0]).epsilon(value_tolerance<S>()));
+    CHECK(double(r.value) == Approx(b.sum).epsilon(value_tolerance<S>()));
   }
 }
 
