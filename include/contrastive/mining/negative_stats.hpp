@@ -20,6 +20,7 @@
 // O(N^2 log K) for the batch, O(N M log K) against a reference set.
 #pragma once
 
+#include "contrastive/core/partition_point.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/metrics/distance.hpp"
@@ -112,28 +113,6 @@ struct KindRanges {
   Index easy_end;
   Index hard_begin;
 };
-
-// std::partition_point without branches on the data: the loop runs
-// ceil(log2 n) times whatever the outcome, and the step is a conditional move.
-// On a few positives per anchor the data-dependent branches of a plain binary
-// search mispredict about half the time and would cost more than the search.
-template <class Iter, class Pred>
-Iter partition_point_branchless(Iter first, Iter last, Pred pred) {
-  auto n = last - first;
-  if (n <= 16) {
-    // A few positives (P x K batches): counting is cheaper than halving, and
-    // equals the partition point because pred holds on a prefix.
-    decltype(n) count = 0;
-    for (Iter it = first; it != last; ++it) count += pred(*it) ? 1 : 0;
-    return first + count;
-  }
-  while (n > 1) {
-    const auto half = n / 2;
-    first = pred(first[half]) ? first + half : first;
-    n -= half;
-  }
-  return pred(*first) ? first + 1 : first;
-}
 
 template <class Scalar, class Iter, class DistanceOf>
 KindRanges kind_ranges(Iter first, Iter last, DistanceOf distance_of, Scalar d_an, Scalar margin,

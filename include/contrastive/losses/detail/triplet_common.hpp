@@ -3,6 +3,7 @@
 // row into positives and negatives, in buffers reused across anchors.
 #pragma once
 
+#include "contrastive/core/partition_point.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/losses/triplet_options.hpp"
@@ -68,21 +69,6 @@ struct RankedDistance {
 template <class Scalar>
 bool ranked_less(const RankedDistance<Scalar>& x, const RankedDistance<Scalar>& y) {
   return x.distance < y.distance || (x.distance == y.distance && x.index < y.index);
-}
-
-// std::partition_point over [first, first + count) without data-dependent
-// branches: it runs once per (anchor, element of the larger side), and whether
-// a probe lands left or right is a coin flip the branch predictor would lose.
-template <class T, class Pred>
-std::size_t partition_point_index(const T* first, std::size_t count, Pred pred) {
-  if (count == 0) return 0;
-  const T* base = first;
-  while (count > 1) {
-    const std::size_t half = count / 2;
-    base = pred(base[half]) ? base + half : base;
-    count -= half;
-  }
-  return static_cast<std::size_t>(base - first) + (pred(*base) ? 1u : 0u);
 }
 
 // Positives (same label, not the anchor) and negatives (other label) of one
