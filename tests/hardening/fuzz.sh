@@ -6,29 +6,25 @@
 #   FUZZ_SECONDS=3600 sh tests/hardening/fuzz.sh fuzz_triplet   # a long local run of one target
 #   sh tests/hardening/fuzz.sh --replay        # only re-run every committed corpus input
 #
-# New inputs found during a run go to build-hardening-fuzz/corpus/<target>,
-# never into the committed corpus; a crash leaves crash-<sha1> in
-# build-hardening-fuzz/artifacts/<target>/ and fails the run. To reproduce:
-#   build-hardening-fuzz/tests/fuzz/<target> <crash file>
+# The targets live in the ASan + UBSan build (build-hardening-asan, configured
+# by sanitizers.sh); in CI the ASan stage has already built them. New inputs
+# found during a run go to build-hardening-asan/corpus/<target>, never into
+# the committed corpus; a crash leaves crash-<sha1> in
+# build-hardening-asan/artifacts/<target>/ and fails the run. To reproduce:
+#   build-hardening-asan/tests/fuzz/<target> <crash file>
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build="${BUILD_ROOT:-$root}/build-hardening-fuzz"
+build="${BUILD_ROOT:-$root}/build-hardening-asan"
 seconds=${FUZZ_SECONDS:-30}
 replay=0
 if [ "${1:-}" = "--replay" ]; then replay=1; shift; fi
-sh "$root/cmake/install-debian-deps.sh" clang libclang-rt-14-dev llvm ninja-build
-
 if [ $# -gt 0 ]; then
   targets="$*"
 else
   targets=$(cd "$root/tests/fuzz" && ls fuzz_*.cpp | sed 's/\.cpp$//' | tr '\n' ' ')
 fi
 
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DCMAKE_CXX_COMPILER=clang++ \
-  -DCONTRASTIVE_BUILD_FUZZERS=ON -DCONTRASTIVE_BUILD_EXAMPLES=OFF \
-  -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF >/dev/null
-# shellcheck disable=SC2086
-cmake --build "$build" -j"${JOBS:-2}" --target $targets
+BUILD_ONLY=1 TARGETS="$targets" sh "$root/tests/hardening/sanitizers.sh" asan
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

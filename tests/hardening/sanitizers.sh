@@ -2,6 +2,7 @@
 # Sanitizer builds with clang++, each in its own build directory.
 #
 #   sh tests/hardening/sanitizers.sh asan   # AddressSanitizer + UndefinedBehaviorSanitizer, whole ctest suite
+#                                           # (the libFuzzer targets too: ctest replays their committed corpora)
 #   sh tests/hardening/sanitizers.sh tsan   # ThreadSanitizer, workload_tests (tests/test_concurrency.cpp, test_determinism.cpp)
 #
 # Any report fails the run (-fno-sanitize-recover=all, halt_on_error=1).
@@ -10,6 +11,7 @@
 #   BUILD_ROOT  where build-hardening-<mode> goes (default: the repository root)
 #   TARGETS     build only these targets (default: all); ctest then runs only the tests of built targets
 #   JOBS        parallel jobs (default 2)
+#   BUILD_ONLY  1: configure and build, run nothing (tests/hardening/fuzz.sh builds its targets this way)
 set -eu
 mode=${1:?usage: sanitizers.sh asan|tsan}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,11 +25,15 @@ case "$mode" in
     export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
     default_targets=all
+    # The fuzz targets share this build (they add -fsanitize=fuzzer and -O1 to
+    # the same ASan + UBSan flags), so CI compiles them while the suite builds.
+    fuzzers=ON
     ;;
   tsan)
     flags="-fsanitize=thread -fno-omit-frame-pointer -O0 -gline-tables-only"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
     default_targets=workload_tests
+    fuzzers=OFF
     ;;
   *) echo "unknown mode $mode (asan|tsan)" >&2; exit 2 ;;
 esac
@@ -40,9 +46,10 @@ targets=${TARGETS:-$default_targets}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="$flags" \
-  -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF >/dev/null
+  -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF -DCONTRASTIVE_BUILD_FUZZERS=$fuzzers >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$jobs" --target $targets
+[ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 
 if [ "$mode" = tsan ]; then
   "$build/tests/workload_tests"
