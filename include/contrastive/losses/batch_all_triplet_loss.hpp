@@ -61,7 +61,7 @@ Scalar batch_all_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
   auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
     if (terms) terms->setZero(n);
     AnchorSides<Scalar> sides(n);
-    std::vector<Scalar> gap_sums;          // per boundary j: sum of the active side's distances beyond its boundary element
+    std::vector<Scalar> gap_sums;          // per boundary j: the active elements' distances from the boundary element, summed
     std::vector<Index> activations;        // difference array over the sorted side
     gap_sums.reserve(static_cast<std::size_t>(n) + 1);
     activations.reserve(static_cast<std::size_t>(n) + 1);
