@@ -241,23 +241,28 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
     // branch-free vectorised passes; sums and counts are Eigen reductions over them
     // (counts exact: 0/1 sums of a row shorter than 2^24).
     Row t_buf(n), s_buf(n), h_buf(n);
+    // Pairs (i, j > i) of row i, m = n - i - 1 of them: S = same-label mask (0/1),
+    // C = the unscaled hinges. A simple loop GCC vectorises for the labels, Eigen
+    // for the rest. positive: d - pos_margin; negative: -(d - neg_margin) ==
+    // neg_margin - d exactly: sim * pm + (1 - sim) * nm is exactly one margin and
+    // 2 sim - 1 is +-1.
+    auto row_hinges = [&](Index i, Scalar* S, Scalar* C) {
+      const Index m = n - i - 1;
+      const std::int32_t li = id[i];
+      const std::int32_t* lj = id + i + 1;
+      for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
+      const Eigen::Map<const Row> sv(S, m), dv(D.row(i).data() + i + 1, m);
+      Eigen::Map<Row>(C, m) = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
+    };
     // Upper triangle only: the metric's symmetric backward folds dD and dD^T.
     for (Index i = 0; i + 1 < n; ++i) {
       const Index m = n - i - 1;
-      const std::int32_t li = id[i];
-      const Scalar* d = D.row(i).data() + i + 1;
-      const std::int32_t* lj = id + i + 1;
       Scalar* T = terms ? terms->data() + (i * (2 * n - i - 1)) / 2 : t_buf.data();
       Scalar* S = s_buf.data();
       Scalar* H = h_buf.data();
-      // Simple loops GCC vectorises (label compare, positivity as 0/1), Eigen for the rest.
-      // positive: d - pos_margin; negative: -(d - neg_margin) == neg_margin - d exactly:
-      // sim * pm + (1 - sim) * nm is exactly one margin and 2 sim - 1 is +-1.
-      for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
+      row_hinges(i, S, T);
       {
-        const Eigen::Map<const Row> sv(S, m), dv(d, m);
         Eigen::Map<Row> tv(T, m);
-        tv = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
         if (squared) {
           tv = (scale * tv) * tv;
         } else {
@@ -284,17 +289,12 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
       const Scalar wp = weight[1] * scale, wn = -weight[0] * scale;
       for (Index i = 0; i + 1 < n; ++i) {
         const Index m = n - i - 1;
-        const std::int32_t li = id[i];
-        const Scalar* d = D.row(i).data() + i + 1;
-        const std::int32_t* lj = id + i + 1;
-        Scalar* g = dD->row(i).data() + i + 1;
         Scalar* S = s_buf.data();
         Scalar* C = t_buf.data();
         Scalar* H = h_buf.data();
-        for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
-        const Eigen::Map<const Row> sv(S, m), dv(d, m);
-        Eigen::Map<Row> cv(C, m), gv(g, m);
-        cv = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
+        row_hinges(i, S, C);
+        const Eigen::Map<const Row> sv(S, m), cv(C, m);
+        Eigen::Map<Row> gv(dD->row(i).data() + i + 1, m);
         if (squared) {
           gv = (sv * wp + (Scalar(1) - sv) * wn) * (Scalar(2) * cv);
         } else {
