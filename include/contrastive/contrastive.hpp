@@ -1,9 +1,13 @@
 // The one include: metrics, losses, mining and the gradient checker.
 #pragma once
 
+#include "contrastive/core/call_forms.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/rowwise.hpp"
+#include "contrastive/engine/workspace.hpp"
 #include "contrastive/losses/batch_all_triplet_loss.hpp"
 #include "contrastive/losses/batch_hard_triplet_loss.hpp"
 #include "contrastive/losses/batch_semihard_triplet_loss.hpp"
@@ -15,9 +19,13 @@
 #include "contrastive/losses/supcon_loss.hpp"
 #include "contrastive/losses/triplet_margin_loss.hpp"
 #include "contrastive/losses/triplet_options.hpp"
+#include "contrastive/metrics/any_metric.hpp"
 #include "contrastive/metrics/cosine.hpp"
 #include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/dot_product.hpp"
 #include "contrastive/metrics/euclidean.hpp"
+#include "contrastive/metrics/mahalanobis.hpp"
+#include "contrastive/metrics/metric_traits.hpp"
 #include "contrastive/metrics/squared_euclidean.hpp"
 #include "contrastive/mining/mine_triplets.hpp"
 #include "contrastive/mining/negative_kind.hpp"

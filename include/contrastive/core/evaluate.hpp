@@ -1,13 +1,15 @@
-// The plumbing every loss shares: the three public forms of a call (value and
-// gradient, value only, gradient into caller-owned buffers), and the
-// embeddings -> distances -> loss -> backward pipeline of DESIGN.md.
+// The three forms of a call for the losses whose trailing arguments are plain
+// scalars rather than [metric] [options] (cosine_embedding_loss and
+// similarity_regression_loss take a margin and a Reduction); every other loss
+// goes through core/call_forms.hpp.
 //
-// A loss is written once as an "evaluation": a callable
+// The evaluation is a callable
 //   Scalar eval(std::vector<RowMatrix<Scalar>>* grads, Vector<Scalar>* terms)
 // that validates its inputs first, then returns the value and, when `grads` is
 // not null, fills one gradient per embedding argument (terms likewise).
 #pragma once
 
+#include "contrastive/core/call_forms.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
@@ -18,9 +20,6 @@
 
 namespace contrastive {
 namespace detail {
-
-template <class Scalar>
-using Gradients = std::vector<RowMatrix<Scalar>>;
 
 template <class Scalar, class Eval>
 LossResult<Scalar> evaluate_with_gradient(Eval&& eval) {
@@ -48,32 +47,6 @@ Scalar evaluate_into(const char* function, Eval&& eval,
   const Scalar value = eval(&grads, nullptr);
   k = 0;
   ((write_gradient(outputs, grads[k]), ++k), ...);
-  return value;
-}
-
-// Loss on the symmetric pairwise distance matrix of X. `loss(D, dD)` returns
-// the value and, when dD is not null, adds dL/dD into it (zero-initialised).
-template <class Metric, class Scalar, class LossOnDistances>
-Scalar pairwise_pipeline(const ConstRowRef<Scalar>& X, LossOnDistances&& loss, Gradients<Scalar>* grads) {
-  const auto forward = Metric::template pairwise<Scalar>(X, X, true);
-  if (!grads) return loss(forward.distances, static_cast<RowMatrix<Scalar>*>(nullptr));
-  RowMatrix<Scalar> dD = RowMatrix<Scalar>::Zero(X.rows(), X.rows());
-  const Scalar value = loss(forward.distances, &dD);
-  grads->assign(1, RowMatrix<Scalar>());
-  Metric::template pairwise_backward<Scalar>(forward, X, X, std::move(dD), (*grads)[0], nullptr);
-  return value;
-}
-
-// Loss on row-wise distances between row i of A and row i of B.
-template <class Metric, class Scalar, class LossOnDistances>
-Scalar rowwise_pipeline(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B, LossOnDistances&& loss,
-                        Gradients<Scalar>* grads) {
-  const Vector<Scalar> d = Metric::template rowwise<Scalar>(A, B);
-  if (!grads) return loss(d, static_cast<Vector<Scalar>*>(nullptr));
-  Vector<Scalar> dd = Vector<Scalar>::Zero(d.size());
-  const Scalar value = loss(d, &dd);
-  grads->assign(2, RowMatrix<Scalar>());
-  Metric::template rowwise_backward<Scalar>(A, B, d, dd, (*grads)[0], (*grads)[1]);
   return value;
 }
 

@@ -63,12 +63,13 @@ struct is_resizable : std::is_base_of<Eigen::PlainObjectBase<G>, G> {};
 // it is a plain matrix we may resize. Checked before any work is done.
 template <class G>
 void require_gradient_output(const char* function, const char* argument,
-                             const Eigen::MatrixBase<G>& out, Index rows, Index cols) {
+                             const Eigen::MatrixBase<G>& out, Index rows, Index cols,
+                             const char* belongs_to = "the embeddings") {
   if (is_resizable<G>::value) return;
   if (out.rows() != rows || out.cols() != cols) {
     fail(function, std::string("gradient output '") + argument + "' is " +
                        shape_of(out.rows(), out.cols()) + " but must be " + shape_of(rows, cols) +
-                       ", the shape of the embeddings it belongs to");
+                       ", the shape of " + belongs_to + " it belongs to");
   }
 }
 

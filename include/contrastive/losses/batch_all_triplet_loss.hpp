@@ -35,11 +35,12 @@
 // of eps * d per triplet when distances are large beside the margin.)
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/engine/panels.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
-#include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -48,27 +49,31 @@
 namespace contrastive {
 namespace detail {
 
-template <class Metric, class Scalar>
-Scalar batch_all_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                              const TripletOptions& options, Gradients<Scalar>* grads,
-                              Vector<Scalar>* terms) {
-  const char* fn = "batch_all_triplet_loss";
+struct BatchAllTripletLoss {
+  static constexpr const char* name = "batch_all_triplet_loss";
+  using Options = TripletOptions;
+
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  const char* fn = name;
   require_embeddings<Scalar>(fn, "X", X);
   require_triplet_options(fn, options, false, false);
+  metric.check_rows(fn, X);
 
   const Index n = X.rows();
   const Scalar margin = static_cast<Scalar>(options.margin);
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
-    if (terms) terms->setZero(n);
-    AnchorSides<Scalar> sides(n);
+  if (terms) terms->setZero(n);
+  AnchorSides<Scalar> sides(n);
     std::vector<Scalar> gap_sums;          // per boundary j: the active elements' distances from the boundary element, summed
     std::vector<Index> activations;        // difference array over the sorted side
     gap_sums.reserve(static_cast<std::size_t>(n) + 1);
     activations.reserve(static_cast<std::size_t>(n) + 1);
     Scalar sum(0);
     Index valid = 0, active = 0;
-    for (Index a = 0; a < n; ++a) {
-      sides.split(a, D.row(a), labels);
+  auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+    for (Index a = D.first; a < D.end(); ++a) {
+      sides.split(a, D.row_vector(a), labels);
       RankedDistance<Scalar>* const pos = sides.positives();
       RankedDistance<Scalar>* const neg = sides.negatives();
       const std::size_t np = sides.num_positives;
@@ -137,56 +142,19 @@ Scalar batch_all_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
       if (terms) (*terms)(a) = anchor_sum;
       sum += anchor_sum;
     }
-    const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, valid, active);
-    if (dD) *dD *= reduced.weight;
-    return reduced.value;
   };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+  auto finish = [&] { return reduce<Scalar>(options.reduction, sum, valid, active); };
+  return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
+                                   panel_loss<dense_gradient>(panel, finish), grads);
+  }
+};
 
 }  // namespace detail
 
-template <class Metric = Euclidean, class DX, class L>
-LossResult<typename DX::Scalar> batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                                       const Eigen::DenseBase<L>& labels,
-                                                       const TripletOptions& options = {}) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_all_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_all_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L>
-typename DX::Scalar batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                           const Eigen::DenseBase<L>& labels,
-                                           const TripletOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_all_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_all_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L, class G>
-typename DX::Scalar batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                           const Eigen::DenseBase<L>& labels,
-                                           const TripletOptions& options,
-                                           const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_all_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_into<Scalar>(
-      "batch_all_triplet_loss",
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::batch_all_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-      },
-      {std::make_pair(x.rows(), x.cols())}, grad_out);
+// batch_all_triplet_loss(X, labels, [metric], [options], [value_only | grad_out...])
+template <class Metric = Euclidean, class DX, class L, class... Tail>
+auto batch_all_triplet_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
+  return detail::labelled_loss<detail::BatchAllTripletLoss, Metric>(X, labels, tail...);
 }
 
 }  // namespace contrastive

@@ -26,125 +26,85 @@
 //   LpDistance normalises the embeddings: pass unit rows.
 // - PyTorch has no batch-hard loss.
 //
-// Cost: one Gram product forward, one product backward, one O(N^2) scan.
+// Cost: one symmetric Gram product forward (row panels beyond the workspace),
+// one O(N^2) scan, and a sparse backward: two rows per anchor, O(N D).
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/engine/panels.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
-#include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/euclidean.hpp"
 
 #include <limits>
-#include <utility>
 #include <vector>
 
 namespace contrastive {
 namespace detail {
 
-template <class Metric, class Scalar>
-Scalar batch_hard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                               const TripletOptions& options, Gradients<Scalar>* grads,
-                               Vector<Scalar>* terms) {
-  const char* fn = "batch_hard_triplet_loss";
-  require_embeddings<Scalar>(fn, "X", X);
-  require_triplet_options(fn, options, true, false);
+struct BatchHardTripletLoss {
+  static constexpr const char* name = "batch_hard_triplet_loss";
+  using Options = TripletOptions;
 
-  const Index n = X.rows();
-  const Scalar margin = static_cast<Scalar>(options.margin);
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    require_embeddings<Scalar>(name, "X", X);
+    require_triplet_options(name, options, true, false);
+    metric.check_rows(name, X);
+
+    const Index n = X.rows();
+    const Scalar margin = static_cast<Scalar>(options.margin);
     if (terms) terms->setZero(n);
-    // Per anchor: chosen positive, negative and the term's slope; -1 = skipped.
-    std::vector<Index> hardest_positive(static_cast<std::size_t>(n), -1);
-    std::vector<Index> hardest_negative(static_cast<std::size_t>(n), -1);
-    std::vector<Scalar> slope(static_cast<std::size_t>(n), Scalar(0));
     Scalar sum(0);
     Index count = 0, positive = 0;
-    for (Index a = 0; a < n; ++a) {
-      const Label own = labels(a);
-      const Scalar* row = D.data() + a * D.cols();
-      Index p = -1, q = -1;
-      Scalar d_ap = -std::numeric_limits<Scalar>::infinity();
-      Scalar d_an = std::numeric_limits<Scalar>::infinity();
-      for (Index j = 0; j < n; ++j) {
-        const Scalar d = row[j];
-        const bool negative = labels(j) != own;
-        // Strict comparisons keep the lowest index on ties; selects instead of
-        // branches, whose outcome the predictor cannot know.
-        const bool take_negative = negative & (d < d_an);
-        const bool take_positive = !negative & (j != a) & (d > d_ap);
-        d_an = take_negative ? d : d_an;
-        q = take_negative ? j : q;
-        d_ap = take_positive ? d : d_ap;
-        p = take_positive ? j : p;
+    // Per anchor: its hardest positive and negative, then the term's slope
+    // into the two entries (the sparse gradient: two per row).
+    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+      for (Index a = D.first; a < D.end(); ++a) {
+        const Label own = labels(a);
+        const Scalar* row = D.row(a);
+        Index p = -1, q = -1;
+        Scalar d_ap = -std::numeric_limits<Scalar>::infinity();
+        Scalar d_an = std::numeric_limits<Scalar>::infinity();
+        for (Index j = 0; j < n; ++j) {
+          const Scalar d = row[j];
+          const bool negative = labels(j) != own;
+          // Strict comparisons keep the lowest index on ties; selects instead of
+          // branches, whose outcome the predictor cannot know.
+          const bool take_negative = negative & (d < d_an);
+          const bool take_positive = !negative & (j != a) & (d > d_ap);
+          d_an = take_negative ? d : d_an;
+          q = take_negative ? j : q;
+          d_ap = take_positive ? d : d_ap;
+          p = take_positive ? j : p;
+        }
+        if (p < 0 || q < 0) continue;
+        const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap, d_an, margin, options.soft);
+        if (terms) (*terms)(a) = t.value;
+        sum += t.value;
+        ++count;
+        if (t.value > Scalar(0)) ++positive;
+        if (dD) {
+          dD->add(a, p, t.slope);
+          dD->add(a, q, -t.slope);
+        }
       }
-      if (p < 0 || q < 0) continue;
-      const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap, d_an, margin, options.soft);
-      const std::size_t k = static_cast<std::size_t>(a);
-      hardest_positive[k] = p;
-      hardest_negative[k] = q;
-      slope[k] = t.slope;
-      if (terms) (*terms)(a) = t.value;
-      sum += t.value;
-      ++count;
-      if (t.value > Scalar(0)) ++positive;
-    }
-    const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, count, positive);
-    if (!dD) return reduced.value;
-    for (Index a = 0; a < n; ++a) {
-      const std::size_t k = static_cast<std::size_t>(a);
-      if (hardest_positive[k] < 0 || slope[k] == Scalar(0)) continue;
-      (*dD)(a, hardest_positive[k]) += reduced.weight * slope[k];
-      (*dD)(a, hardest_negative[k]) -= reduced.weight * slope[k];
-    }
-    return reduced.value;
-  };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+    };
+    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, count, positive); };
+    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
+                                     panel_loss<sparse_gradient>(panel, finish), grads);
+  }
+};
 
 }  // namespace detail
 
-template <class Metric = Euclidean, class DX, class L>
-LossResult<typename DX::Scalar> batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                                        const Eigen::DenseBase<L>& labels,
-                                                        const TripletOptions& options = {}) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_hard_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_hard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L>
-typename DX::Scalar batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                            const Eigen::DenseBase<L>& labels,
-                                            const TripletOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_hard_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_hard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L, class G>
-typename DX::Scalar batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                            const Eigen::DenseBase<L>& labels,
-                                            const TripletOptions& options,
-                                            const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_hard_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_into<Scalar>(
-      "batch_hard_triplet_loss",
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::batch_hard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-      },
-      {std::make_pair(x.rows(), x.cols())}, grad_out);
+// batch_hard_triplet_loss(X, labels, [metric], [options], [value_only | grad_out...])
+template <class Metric = Euclidean, class DX, class L, class... Tail>
+auto batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+                             const Tail&... tail) {
+  return detail::labelled_loss<detail::BatchHardTripletLoss, Metric>(X, labels, tail...);
 }
 
 }  // namespace contrastive

@@ -33,11 +33,12 @@
 // first negative strictly above it.
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/engine/panels.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
-#include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -47,17 +48,20 @@
 namespace contrastive {
 namespace detail {
 
-template <class Metric, class Scalar>
-Scalar batch_semihard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                                   const TripletOptions& options, Gradients<Scalar>* grads,
-                                   Vector<Scalar>* terms) {
-  const char* fn = "batch_semihard_triplet_loss";
+struct BatchSemihardTripletLoss {
+  static constexpr const char* name = "batch_semihard_triplet_loss";
+  using Options = TripletOptions;
+
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  const char* fn = name;
   require_embeddings<Scalar>(fn, "X", X);
   require_triplet_options(fn, options, true, false);
+  metric.check_rows(fn, X);
 
   const Index n = X.rows();
   const Scalar margin = static_cast<Scalar>(options.margin);
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
     AnchorSides<Scalar> sides(n);
     // Per sorted positive: its chosen negative. Per bucket: the smallest negative landing there.
     std::vector<RankedDistance<Scalar>> chosen, bucket;
@@ -70,8 +74,9 @@ Scalar batch_semihard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVect
     const Scalar none = std::numeric_limits<Scalar>::infinity();  // an empty bucket
     Scalar sum(0);
     Index pairs = 0, positive = 0;
-    for (Index a = 0; a < n; ++a) {
-      sides.split(a, D.row(a), labels);
+  auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+    for (Index a = D.first; a < D.end(); ++a) {
+      sides.split(a, D.row_vector(a), labels);
       RankedDistance<Scalar>* const pos = sides.positives();
       RankedDistance<Scalar>* const neg = sides.negatives();
       const std::size_t np = sides.num_positives;
@@ -126,63 +131,28 @@ Scalar batch_semihard_triplet_eval(const ConstRowRef<Scalar>& X, const LabelVect
         if (term.value > Scalar(0)) ++positive;
         if (terms) term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] = term.value;
         if (dD && term.slope != Scalar(0)) {
-          (*dD)(a, pos[t].index) += term.slope;
-          (*dD)(a, chosen[t].index) -= term.slope;
+          dD->add(a, pos[t].index, term.slope);
+          dD->add(a, chosen[t].index, -term.slope);
         }
       }
       pairs += static_cast<Index>(np);
     }
-    const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, pairs, positive);
-    if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));
-    if (dD) *dD *= reduced.weight;
-    return reduced.value;
   };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+  auto finish = [&] {
+    if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));
+    return reduce<Scalar>(options.reduction, sum, pairs, positive);
+  };
+  return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
+                                   panel_loss<sparse_gradient>(panel, finish), grads);
+  }
+};
 
 }  // namespace detail
 
-template <class Metric = Euclidean, class DX, class L>
-LossResult<typename DX::Scalar> batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                                            const Eigen::DenseBase<L>& labels,
-                                                            const TripletOptions& options = {}) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_semihard_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_semihard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L>
-typename DX::Scalar batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                                const Eigen::DenseBase<L>& labels,
-                                                const TripletOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_semihard_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_semihard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L, class G>
-typename DX::Scalar batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X,
-                                                const Eigen::DenseBase<L>& labels,
-                                                const TripletOptions& options,
-                                                const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels("batch_semihard_triplet_loss", "labels", labels, x.rows());
-  return detail::evaluate_into<Scalar>(
-      "batch_semihard_triplet_loss",
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::batch_semihard_triplet_eval<Metric, Scalar>(x, y, options, g, t);
-      },
-      {std::make_pair(x.rows(), x.cols())}, grad_out);
+// batch_semihard_triplet_loss(X, labels, [metric], [options], [value_only | grad_out...])
+template <class Metric = Euclidean, class DX, class L, class... Tail>
+auto batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
+  return detail::labelled_loss<detail::BatchSemihardTripletLoss, Metric>(X, labels, tail...);
 }
 
 }  // namespace contrastive

@@ -41,7 +41,10 @@
 //       in your framework); our gradient is with respect to the rows passed in.
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/rowwise.hpp"
+#include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
@@ -51,6 +54,7 @@
 #include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -64,6 +68,7 @@ struct ContrastiveOptions {
   Reduction reduction = Reduction::Mean;
   bool average_separately = false;  // reduce positive and negative terms each on their own, then add
   double scale = 1;        // multiplies every term (0.5 gives Hadsell et al.'s 1/2 factors)
+  std::size_t workspace_bytes = default_workspace_bytes;  // batch_contrastive_loss's pairwise workspace
 };
 
 namespace detail {
@@ -161,16 +166,27 @@ Scalar contrastive_on_rowwise(const Vector<Scalar>& d, IsSimilar&& is_similar,
   return value;
 }
 
-template <class Metric, class Scalar>
-Scalar contrastive_pairs_eval(const ConstRowRef<Scalar>& X1, const ConstRowRef<Scalar>& X2,
-                              const LabelVector& similar, const ContrastiveOptions& o,
-                              Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-    return contrastive_on_rowwise<Scalar>(
-        d, [&](Index k) { return similar(k) != 0; }, o, dd, terms);
-  };
-  return rowwise_pipeline<Metric, Scalar>(X1, X2, loss, grads);
-}
+// Explicit pairs: row i of X1 with row i of X2, similar(i) != 0 for a positive pair.
+struct ContrastivePairsLoss {
+  static constexpr const char* name = "contrastive_loss";
+  using Options = ContrastiveOptions;
+
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X1, const ConstRowRef<Scalar>& X2,
+                     const LabelVector& similar, const Options& o, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+    require_embeddings<Scalar>(name, "X1", X1);
+    require_embeddings<Scalar>(name, "X2", X2);
+    require_same_shape(name, "X1", X1, "X2", X2);
+    validate_contrastive_options(name, o);
+    metric.check_rows(name, X1);
+    auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+      return contrastive_on_rowwise<Scalar>(
+          d, [&](Index k) { return similar(k) != 0; }, o, dd, terms);
+    };
+    return rowwise_pipeline<Scalar>(metric, X1, X2, loss, grads);
+  }
+};
 
 inline void validate_pairs(const char* function, const Pairs& pairs, Index rows) {
   const std::size_t n = pairs.first.size();
@@ -191,50 +207,47 @@ inline void validate_pairs(const char* function, const Pairs& pairs, Index rows)
   }
 }
 
-// Mined pairs: gather the rows, row-wise distances, then scatter-add the two
-// row gradients back into dX (a row may appear in many pairs).
-template <class Metric, class Scalar>
-Scalar contrastive_mined_eval(const ConstRowRef<Scalar>& X, const Pairs& pairs,
-                              const ContrastiveOptions& o, Gradients<Scalar>* grads,
-                              Vector<Scalar>* terms) {
-  const Index k = pairs.size();
-  RowMatrix<Scalar> A(k, X.cols());
-  RowMatrix<Scalar> B(k, X.cols());
-  for (Index p = 0; p < k; ++p) {
-    const std::size_t up = static_cast<std::size_t>(p);
-    A.row(p) = X.row(pairs.first[up]);
-    B.row(p) = X.row(pairs.second[up]);
-  }
-  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-    return contrastive_on_rowwise<Scalar>(
-        d, [&](Index p) { return pairs.similar[static_cast<std::size_t>(p)] != 0; }, o, dd, terms);
-  };
-  if (!grads) return rowwise_pipeline<Metric, Scalar>(ConstRowRef<Scalar>(A), ConstRowRef<Scalar>(B), loss, nullptr);
-  Gradients<Scalar> pair_grads;
-  const Scalar value =
-      rowwise_pipeline<Metric, Scalar>(ConstRowRef<Scalar>(A), ConstRowRef<Scalar>(B), loss, &pair_grads);
-  RowMatrix<Scalar> dX = RowMatrix<Scalar>::Zero(X.rows(), X.cols());
-  for (Index p = 0; p < k; ++p) {
-    const std::size_t up = static_cast<std::size_t>(p);
-    dX.row(pairs.first[up]) += pair_grads[0].row(p);
-    dX.row(pairs.second[up]) += pair_grads[1].row(p);
-  }
-  grads->assign(1, std::move(dX));
-  return value;
-}
+// Mined index pairs of one X: the distances of the listed pairs only.
+struct ContrastiveMinedLoss {
+  static constexpr const char* name = "contrastive_loss";
+  using Options = ContrastiveOptions;
 
-template <class Metric, class Scalar>
-Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                              const ContrastiveOptions& o, Gradients<Scalar>* grads,
-                              Vector<Scalar>* terms) {
-  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
-    const Index n = D.rows();
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const Pairs& pairs, const Options& o,
+                     Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    require_embeddings<Scalar>(name, "X", X);
+    validate_pairs(name, pairs, X.rows());
+    validate_contrastive_options(name, o);
+    metric.check_rows(name, X);
+    auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+      return contrastive_on_rowwise<Scalar>(
+          d, [&](Index p) { return pairs.similar[static_cast<std::size_t>(p)] != 0; }, o, dd, terms);
+    };
+    return index_pairs_pipeline<Scalar>(metric, X, pairs, loss, grads);
+  }
+};
+
+// All pairs i < j of a batch: a two-pass loss. Pass 1 tallies the sums and
+// counts of both sides; the reduction weights (which may differ per side) are
+// known only then, so pass 2 writes each row's dL/dD once, recomputing the
+// row's hinges (cheaper than keeping them).
+struct BatchContrastiveLoss {
+  static constexpr const char* name = "batch_contrastive_loss";
+  using Options = ContrastiveOptions;
+
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    require_embeddings<Scalar>(name, "X", X);
+    validate_contrastive_options(name, o);
+    metric.check_rows(name, X);
+    using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+    const Index n = X.rows();
     const ContrastiveTerm<Scalar> term(o);
     const Scalar pm = term.pos_margin, nm = term.neg_margin, scale = term.scale;
     const bool squared = term.squared;
     ContrastiveTally<Scalar> tally;
-    if (terms) terms->resize(n * (n - 1) / 2);
+    if (terms) terms->resize(n * (n > 0 ? n - 1 : 0) / 2);
     const std::vector<std::int32_t> ids = dense_label_ids(labels);
     const std::int32_t* id = ids.data();
     // Per row: the terms, the same-label mask and the hit mask as 0/1 floats, written by
@@ -246,55 +259,58 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
     // for the rest. positive: d - pos_margin; negative: -(d - neg_margin) ==
     // neg_margin - d exactly: sim * pm + (1 - sim) * nm is exactly one margin and
     // 2 sim - 1 is +-1.
-    auto row_hinges = [&](Index i, Scalar* S, Scalar* C) {
+    auto row_hinges = [&](const DistancePanel<Scalar>& D, Index i, Scalar* S, Scalar* C) {
       const Index m = n - i - 1;
       const std::int32_t li = id[i];
       const std::int32_t* lj = id + i + 1;
       for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
-      const Eigen::Map<const Row> sv(S, m), dv(D.row(i).data() + i + 1, m);
+      const Eigen::Map<const Row> sv(S, m), dv(D.row(i) + i + 1, m);
       Eigen::Map<Row>(C, m) = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
     };
-    // Upper triangle only: the metric's symmetric backward folds dD and dD^T.
-    for (Index i = 0; i + 1 < n; ++i) {
-      const Index m = n - i - 1;
-      Scalar* T = terms ? terms->data() + (i * (2 * n - i - 1)) / 2 : t_buf.data();
-      Scalar* S = s_buf.data();
-      Scalar* H = h_buf.data();
-      row_hinges(i, S, T);
-      {
-        Eigen::Map<Row> tv(T, m);
-        if (squared) {
-          tv = (scale * tv) * tv;
-        } else {
-          tv = scale * tv;
+    // Upper triangle only (j > i): the backward counts each pair once for both rows.
+    auto tally_panel = [&](const DistancePanel<Scalar>& D, auto*) {
+      for (Index i = D.first; i < D.end() && i + 1 < n; ++i) {
+        const Index m = n - i - 1;
+        Scalar* T = terms ? terms->data() + (i * (2 * n - i - 1)) / 2 : t_buf.data();
+        Scalar* S = s_buf.data();
+        Scalar* H = h_buf.data();
+        row_hinges(D, i, S, T);
+        {
+          Eigen::Map<Row> tv(T, m);
+          if (squared) {
+            tv = (scale * tv) * tv;
+          } else {
+            tv = scale * tv;
+          }
         }
+        // A term counts as positive when it is > 0 (as ContrastiveTally::add).
+        for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
+        const Eigen::Map<const Row> t(T, m), sm(S, m), hm(H, m);
+        const Index same = static_cast<Index>(sm.sum());
+        tally.sum[1] += (t * sm).sum();
+        tally.sum[0] += (t * (Scalar(1) - sm)).sum();
+        tally.count[1] += same;
+        tally.count[0] += m - same;
+        const Index hits_pos = static_cast<Index>((hm * sm).sum());
+        tally.positive[1] += hits_pos;
+        tally.positive[0] += static_cast<Index>(hm.sum()) - hits_pos;
       }
-      // A term counts as positive when it is > 0 (as ContrastiveTally::add).
-      for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
-      const Eigen::Map<const Row> t(T, m), sm(S, m), hm(H, m);
-      const Index same = static_cast<Index>(sm.sum());
-      tally.sum[1] += (t * sm).sum();
-      tally.sum[0] += (t * (Scalar(1) - sm)).sum();
-      tally.count[1] += same;
-      tally.count[0] += m - same;
-      const Index hits_pos = static_cast<Index>((hm * sm).sum());
-      tally.positive[1] += hits_pos;
-      tally.positive[0] += static_cast<Index>(hm.sum()) - hits_pos;
-    }
-    Scalar weight[2];
-    const Scalar value = tally.finish(o, weight);
-    if (dD) {
-      // dL/dD written once per row, with the reduction weights already known: the row's
-      // hinges are recomputed from D (cheaper than a second read-modify-write pass).
+    };
+    Scalar weight[2] = {Scalar(0), Scalar(0)};
+    auto finish = [&] {
+      const Scalar value = tally.finish(o, weight);
+      return Reduced<Scalar>{value, Scalar(1)};
+    };
+    auto gradient_panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
       const Scalar wp = weight[1] * scale, wn = -weight[0] * scale;
-      for (Index i = 0; i + 1 < n; ++i) {
+      for (Index i = D.first; i < D.end() && i + 1 < n; ++i) {
         const Index m = n - i - 1;
         Scalar* S = s_buf.data();
         Scalar* C = t_buf.data();
         Scalar* H = h_buf.data();
-        row_hinges(i, S, C);
+        row_hinges(D, i, S, C);
         const Eigen::Map<const Row> sv(S, m), cv(C, m);
-        Eigen::Map<Row> gv(dD->row(i).data() + i + 1, m);
+        Eigen::Map<Row> gv(dD->row(i) + i + 1, m);
         if (squared) {
           gv = (sv * wp + (Scalar(1) - sv) * wn) * (Scalar(2) * cv);
         } else {
@@ -302,178 +318,48 @@ Scalar batch_contrastive_eval(const ConstRowRef<Scalar>& X, const LabelVector& l
           gv = Eigen::Map<const Row>(H, m) * (sv * wp + (Scalar(1) - sv) * wn);
         }
       }
-    }
-    return value;
-  };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+    };
+    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
+                                     two_pass_loss<dense_gradient>(tally_panel, finish, gradient_panel), grads);
+  }
+};
 
 }  // namespace detail
 
-// ---- explicit pairs: row i of X1 with row i of X2 ----
-
-template <class Metric = Euclidean, class D1, class D2, class S>
-LossResult<typename D1::Scalar> contrastive_loss(const Eigen::MatrixBase<D1>& X1,
-                                                 const Eigen::MatrixBase<D2>& X2,
-                                                 const Eigen::DenseBase<S>& similar,
-                                                 const ContrastiveOptions& options = {}) {
+// contrastive_loss(X1, X2, similar, [metric], [options], [value_only | grad_out...]):
+// row i of X1 with row i of X2; grad = {dX1, dX2}.
+template <class Metric = Euclidean, class D1, class D2, class S, class... Tail>
+auto contrastive_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
+                      const Eigen::DenseBase<S>& similar, const Tail&... tail) {
   using Scalar = typename D1::Scalar;
+  using Loss = detail::ContrastivePairsLoss;
   detail::check_same_scalar<D1, D2>();
-  const char* fn = "contrastive_loss";
   const ConstRowRef<Scalar> x1(X1.derived()), x2(X2.derived());
-  detail::require_embeddings<Scalar>(fn, "X1", x1);
-  detail::require_embeddings<Scalar>(fn, "X2", x2);
-  detail::require_same_shape(fn, "X1", x1, "X2", x2);
-  const LabelVector sim = detail::to_labels(fn, "similar", similar, x1.rows(), "X1");
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::contrastive_pairs_eval<Metric, Scalar>(x1, x2, sim, options, g, t);
-  });
+  const LabelVector sim = detail::to_labels(Loss::name, "similar", similar, x1.rows(), "X1");
+  const auto eval = [&](const auto& metric, const ContrastiveOptions& o, detail::Gradients<Scalar>* g,
+                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x1, x2, sim, o, g, t); };
+  return detail::call_forms<Metric, Scalar, ContrastiveOptions>(
+      detail::CallSpec{Loss::name, {{x1.rows(), x1.cols()}, {x2.rows(), x2.cols()}}}, eval, tail...);
 }
 
-template <class Metric = Euclidean, class D1, class D2, class S>
-typename D1::Scalar contrastive_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
-                                     const Eigen::DenseBase<S>& similar,
-                                     const ContrastiveOptions& options, ValueOnly) {
-  using Scalar = typename D1::Scalar;
-  detail::check_same_scalar<D1, D2>();
-  const char* fn = "contrastive_loss";
-  const ConstRowRef<Scalar> x1(X1.derived()), x2(X2.derived());
-  detail::require_embeddings<Scalar>(fn, "X1", x1);
-  detail::require_embeddings<Scalar>(fn, "X2", x2);
-  detail::require_same_shape(fn, "X1", x1, "X2", x2);
-  const LabelVector sim = detail::to_labels(fn, "similar", similar, x1.rows(), "X1");
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::contrastive_pairs_eval<Metric, Scalar>(x1, x2, sim, options, g, t);
-  });
-}
-
-// Writes dL/dX1 into grad1_out and dL/dX2 into grad2_out (caller-owned, shaped like X1, X2).
-template <class Metric = Euclidean, class D1, class D2, class S, class G1, class G2>
-typename D1::Scalar contrastive_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
-                                     const Eigen::DenseBase<S>& similar,
-                                     const ContrastiveOptions& options,
-                                     const Eigen::MatrixBase<G1>& grad1_out,
-                                     const Eigen::MatrixBase<G2>& grad2_out) {
-  using Scalar = typename D1::Scalar;
-  detail::check_same_scalar<D1, D2>();
-  const char* fn = "contrastive_loss";
-  const ConstRowRef<Scalar> x1(X1.derived()), x2(X2.derived());
-  detail::require_embeddings<Scalar>(fn, "X1", x1);
-  detail::require_embeddings<Scalar>(fn, "X2", x2);
-  detail::require_same_shape(fn, "X1", x1, "X2", x2);
-  const LabelVector sim = detail::to_labels(fn, "similar", similar, x1.rows(), "X1");
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_into<Scalar>(
-      fn,
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::contrastive_pairs_eval<Metric, Scalar>(x1, x2, sim, options, g, t);
-      },
-      {{{x1.rows(), x1.cols()}, {x2.rows(), x2.cols()}}}, grad1_out, grad2_out);
-}
-
-// ---- mined index pairs into one embedding matrix ----
-
-template <class Metric = Euclidean, class DX>
-LossResult<typename DX::Scalar> contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs,
-                                                 const ContrastiveOptions& options = {}) {
+// contrastive_loss(X, pairs, [metric], [options], [value_only | grad_out]): mined pairs; grad = {dX}.
+template <class Metric = Euclidean, class DX, class... Tail>
+auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
+  using Loss = detail::ContrastiveMinedLoss;
   detail::check_scalar<Scalar>();
-  const char* fn = "contrastive_loss";
   const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  detail::validate_pairs(fn, pairs, x.rows());
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::contrastive_mined_eval<Metric, Scalar>(x, pairs, options, g, t);
-  });
+  const auto eval = [&](const auto& metric, const ContrastiveOptions& o, detail::Gradients<Scalar>* g,
+                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, pairs, o, g, t); };
+  return detail::call_forms<Metric, Scalar, ContrastiveOptions>(detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}},
+                                                                eval, tail...);
 }
 
-template <class Metric = Euclidean, class DX>
-typename DX::Scalar contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs,
-                                     const ContrastiveOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "contrastive_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  detail::validate_pairs(fn, pairs, x.rows());
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::contrastive_mined_eval<Metric, Scalar>(x, pairs, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class G>
-typename DX::Scalar contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs,
-                                     const ContrastiveOptions& options,
-                                     const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "contrastive_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  detail::validate_pairs(fn, pairs, x.rows());
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_into<Scalar>(
-      fn,
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::contrastive_mined_eval<Metric, Scalar>(x, pairs, options, g, t);
-      },
-      {{{x.rows(), x.cols()}}}, grad_out);
-}
-
-// ---- every pair of a labelled batch ----
-
-template <class Metric = Euclidean, class DX, class L>
-LossResult<typename DX::Scalar> batch_contrastive_loss(const Eigen::MatrixBase<DX>& X,
-                                                       const Eigen::DenseBase<L>& labels,
-                                                       const ContrastiveOptions& options = {}) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "batch_contrastive_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_contrastive_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L>
-typename DX::Scalar batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                                           const ContrastiveOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "batch_contrastive_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::batch_contrastive_eval<Metric, Scalar>(x, y, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class L, class G>
-typename DX::Scalar batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                                           const ContrastiveOptions& options,
-                                           const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "batch_contrastive_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_contrastive_options(fn, options);
-  return detail::evaluate_into<Scalar>(
-      fn,
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::batch_contrastive_eval<Metric, Scalar>(x, y, options, g, t);
-      },
-      {{{x.rows(), x.cols()}}}, grad_out);
+// batch_contrastive_loss(X, labels, [metric], [options], [value_only | grad_out...]): all pairs i < j.
+template <class Metric = Euclidean, class DX, class L, class... Tail>
+auto batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+                            const Tail&... tail) {
+  return detail::labelled_loss<detail::BatchContrastiveLoss, Metric>(X, labels, tail...);
 }
 
 }  // namespace contrastive

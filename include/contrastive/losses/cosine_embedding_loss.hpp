@@ -18,6 +18,7 @@
 #pragma once
 
 #include "contrastive/core/evaluate.hpp"
+#include "contrastive/engine/rowwise.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
@@ -90,7 +91,7 @@ Scalar cosine_embedding_eval(const ConstRowRef<Scalar>& X1, const ConstRowRef<Sc
     if (dd) *dd *= r.weight;
     return r.value;
   };
-  return rowwise_pipeline<Cosine, Scalar>(X1, X2, loss, grads);
+  return rowwise_pipeline<Scalar>(Cosine{}, X1, X2, loss, grads);
 }
 
 template <class D1, class D2, class T>

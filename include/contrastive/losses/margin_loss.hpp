@@ -36,15 +36,17 @@
 //   triplet exists; so do we.)
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/losses/detail/dense_labels.hpp"
-#include "contrastive/metrics/distance.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -59,12 +61,27 @@ struct MarginOptions {
   double nu = 0;                // regulariser weight on beta
   bool triplet_weights = false; // weight pairs as PML's triplets_per_anchor="all"
   Reduction reduction = Reduction::MeanNonZero;
+  std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace
 };
 
 template <class Scalar>
 struct MarginLossResult : LossResult<Scalar> {
   Vector<Scalar> beta_grad;  // dL/dbeta, or dL/dclass_beta
 };
+
+namespace detail {
+
+// The beta gradient travels as the last gradient block; the result names it.
+template <class Scalar>
+struct CompleteResult<MarginLossResult<Scalar>> {
+  static void apply(MarginLossResult<Scalar>& r) {
+    if (r.grad.empty()) return;
+    r.beta_grad = r.grad.back().col(0);
+    r.grad.pop_back();
+  }
+};
+
+}  // namespace detail
 
 namespace detail {
 
@@ -88,9 +105,28 @@ inline Index margin_beta_count(const MarginOptions& o) {
   return o.class_beta.size() == 0 ? Index(1) : o.class_beta.size();
 }
 
-template <class Metric, class Scalar>
-Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, const MarginOptions& o,
-                   Gradients<Scalar>* grads, Vector<Scalar>* terms, Vector<Scalar>* beta_grad) {
+// The beta count of the options among a call's trailing arguments (1 without options).
+inline Index margin_beta_count_of() { return 1; }
+template <class First, class... Rest>
+Index margin_beta_count_of(const First& first, const Rest&... rest) {
+  if constexpr (std::is_same<First, MarginOptions>::value) {
+    return margin_beta_count(first);
+  } else {
+    return margin_beta_count_of(rest...);
+  }
+}
+
+struct MarginLoss {
+  static constexpr const char* name = "margin_loss";
+  using Options = MarginOptions;
+
+  // grads: dX, the metric's parameter gradients, then dL/dbeta (one column).
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     const MarginOptions& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  require_embeddings<Scalar>(name, "X", X);
+  validate_margin_options(name, o, labels);
+  metric.check_rows(name, X);
   const bool per_class = o.class_beta.size() != 0;
   const Index n_beta = margin_beta_count(o);
   const Vector<Scalar> betas = per_class ? Vector<Scalar>(o.class_beta.template cast<Scalar>())
@@ -98,8 +134,7 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
   const Scalar alpha = static_cast<Scalar>(o.alpha);
   const Scalar nu = static_cast<Scalar>(o.nu);
 
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
-    const Index n = D.rows();
+    const Index n = X.rows();
     const std::vector<std::int32_t> ids = dense_label_ids(labels);
     const std::int32_t* id = ids.data();
     // Per beta: weighted sum of the hinge slopes d term / d beta (integer: the
@@ -116,7 +151,8 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
     Scalar sum = Scalar(0);
     Index count = 0;
     Index positive = 0;
-    for (Index a = 0; a < n; ++a) {
+  auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+    for (Index a = D.first; a < D.end(); ++a) {
       const std::int32_t ia = id[a];
       std::int32_t same_all = 0;
       for (Index b = 0; b < n; ++b) same_all += id[b] == ia ? 1 : 0;
@@ -129,8 +165,8 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
       const Index wneg = o.triplet_weights ? n_pos : 1;
       const Scalar fpos = static_cast<Scalar>(wpos);
       const Scalar fneg = -static_cast<Scalar>(wneg);
-      const Scalar* d = D.row(a).data();
-      Scalar* g = dD ? dD->row(a).data() : nullptr;
+      const Scalar* d = D.row(a);
+      Scalar* g = dD ? dD->row(a) : nullptr;
       // positive pair: (d - beta) + alpha; negative: -(d - beta) + alpha == (beta - d) + alpha exactly.
       // Plain float selects only (no integer or boolean reductions) so the loop vectorises;
       // the hit counts are sums of 0/1 floats, exact for any row length below 2^24.
@@ -169,10 +205,13 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
       positive += wpos * pos_hits + wneg * neg_hits;
       beta_slope(c) -= wpos * pos_hits - wneg * neg_hits;
     }
+  };
+  Scalar value(0);
+  Vector<Scalar> gbeta;
+  auto finish = [&] {
     const Reduced<Scalar> r = reduce<Scalar>(o.reduction, sum, count, positive);
-    Scalar value = r.value;
-    if (dD) *dD *= r.weight;
-    Vector<Scalar> gbeta = beta_slope.template cast<Scalar>() * r.weight;
+    value = r.value;
+    gbeta = beta_slope.template cast<Scalar>() * r.weight;
     if (count > 0 && nu != Scalar(0)) {
       if (per_class) {
         value += nu * r.weight * uses.dot(betas);
@@ -182,90 +221,34 @@ Scalar margin_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, cons
         gbeta(0) += nu;
       }
     }
-    if (beta_grad) *beta_grad = gbeta;
-    return value;
+    return Reduced<Scalar>{value, r.weight};
   };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+  run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes, panel_loss<dense_gradient>(panel, finish), grads);
+  if (grads) grads->push_back(RowMatrix<Scalar>(gbeta));
+  return value;
+  }
+};
 
 }  // namespace detail
 
-template <class Metric = Euclidean, class DX, class L>
-MarginLossResult<typename DX::Scalar> margin_loss(const Eigen::MatrixBase<DX>& X,
-                                                  const Eigen::DenseBase<L>& labels,
-                                                  const MarginOptions& options = {}) {
+// margin_loss(X, labels, [metric], [options], [value_only | grad_out [, (metric params), beta_grad_out]]):
+// the full result has grad = {dX, the metric's parameter gradients} and beta_grad;
+// caller-owned outputs take dX, then the metric's parameters, then dL/dbeta
+// (a vector of length 1, or class_beta.size()).
+template <class Metric = Euclidean, class DX, class L, class... Tail>
+auto margin_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
+  using Loss = detail::MarginLoss;
   detail::check_scalar<Scalar>();
-  const char* fn = "margin_loss";
   const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_margin_options(fn, options, y);
-  MarginLossResult<Scalar> result;
-  result.value = detail::margin_eval<Metric, Scalar>(x, y, options, &result.grad, &result.terms,
-                                                     &result.beta_grad);
-  return result;
-}
-
-template <class Metric = Euclidean, class DX, class L>
-typename DX::Scalar margin_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                                const MarginOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "margin_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_margin_options(fn, options, y);
-  return detail::margin_eval<Metric, Scalar>(x, y, options, nullptr, nullptr, nullptr);
-}
-
-// dL/dX into grad_out (caller-owned, shaped like X).
-template <class Metric = Euclidean, class DX, class L, class G>
-typename DX::Scalar margin_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                                const MarginOptions& options, const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const char* fn = "margin_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_margin_options(fn, options, y);
-  return detail::evaluate_into<Scalar>(
-      fn,
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>*) {
-        return detail::margin_eval<Metric, Scalar>(x, y, options, g, nullptr, nullptr);
-      },
-      {{{x.rows(), x.cols()}}}, grad_out);
-}
-
-// dL/dX into grad_out and dL/dbeta into beta_grad_out (a vector of length 1, or
-// class_beta.size()). Both shapes are checked first; nothing is written on error.
-template <class Metric = Euclidean, class DX, class L, class G, class GB>
-typename DX::Scalar margin_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                                const MarginOptions& options, const Eigen::MatrixBase<G>& grad_out,
-                                const Eigen::MatrixBase<GB>& beta_grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  static_assert(std::is_same<typename GB::Scalar, Scalar>::value,
-                "contrastive: the beta gradient output must have the embeddings' Scalar type");
-  const char* fn = "margin_loss";
-  const ConstRowRef<Scalar> x(X.derived());
-  detail::require_embeddings<Scalar>(fn, "X", x);
-  const LabelVector y = detail::to_labels(fn, "labels", labels, x.rows());
-  detail::validate_margin_options(fn, options, y);
-  detail::require_gradient_output(fn, "grad", grad_out, x.rows(), x.cols());
-  detail::require_gradient_output(fn, "beta_grad", beta_grad_out, detail::margin_beta_count(options), 1);
-  Vector<Scalar> beta_grad;
-  const Scalar value = detail::evaluate_into<Scalar>(
-      fn,
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>*) {
-        return detail::margin_eval<Metric, Scalar>(x, y, options, g, nullptr, &beta_grad);
-      },
-      {{{x.rows(), x.cols()}}}, grad_out);
-  Eigen::MatrixBase<GB>& target = const_cast<Eigen::MatrixBase<GB>&>(beta_grad_out);
-  target.derived() = beta_grad;
-  return value;
+  const LabelVector y = detail::to_labels(Loss::name, "labels", labels, x.rows());
+  const auto eval = [&](const auto& metric, const MarginOptions& o, detail::Gradients<Scalar>* g,
+                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, y, o, g, t); };
+  // The beta gradient's shape depends on the options, which the call form picks:
+  // the spec names the largest it can be and the options' own check runs in eval.
+  return detail::call_forms<Metric, Scalar, MarginOptions, MarginLossResult<Scalar>>(
+      detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}, {{detail::margin_beta_count_of(tail...), 1}}, {"beta_grad"}}, eval,
+      tail...);
 }
 
 }  // namespace contrastive

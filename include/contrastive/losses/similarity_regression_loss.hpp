@@ -17,6 +17,7 @@
 #pragma once
 
 #include "contrastive/core/evaluate.hpp"
+#include "contrastive/engine/rowwise.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
@@ -88,7 +89,7 @@ Scalar similarity_regression_eval(const ConstRowRef<Scalar>& X1, const ConstRowR
     if (dd) *dd *= red.weight;
     return red.value;
   };
-  return rowwise_pipeline<Metric, Scalar>(X1, X2, loss, grads);
+  return rowwise_pipeline<Scalar>(Metric{}, X1, X2, loss, grads);
 }
 
 template <class D1, class D2, class T>

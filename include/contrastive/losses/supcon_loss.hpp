@@ -36,14 +36,16 @@
 // forward, one product backward (the Cosine metric's), O(N^2) vectorised exp.
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/losses/detail/infonce_softmax.hpp"
 #include "contrastive/metrics/cosine.hpp"
-#include "contrastive/metrics/distance.hpp"
 
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <utility>
 
 namespace contrastive {
@@ -51,123 +53,80 @@ namespace contrastive {
 struct SupConOptions {
   // MeanNonZero: over anchors with positive loss (PML). Mean: over anchors with a positive.
   Reduction reduction = Reduction::MeanNonZero;
+  std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace
 };
 
 namespace detail {
 
 // SupCon on a distance matrix D (N x N, zero diagonal); writes dL/dD into dD
 // (zero on entry) when it is not null. Terms: one per anchor.
-template <class Scalar>
-Scalar supcon_on_distances(const RowMatrix<Scalar>& D, const LabelVector& labels, Scalar inv_t,
-                           Reduction reduction, RowMatrix<Scalar>* dD, Vector<Scalar>* terms) {
-  const Index n = D.rows();
-  Vector<Scalar> term = Vector<Scalar>::Zero(n);
-  const LabelGroups groups(labels);
-  if (!groups.any_positive || !groups.any_negative) {
-    if (terms) *terms = term;
-    return Scalar(0);
-  }
-  Vector<Scalar> exp_sum = Vector<Scalar>::Zero(n);
-  Eigen::Matrix<Scalar, 1, Eigen::Dynamic> row_buffer(n);
-  Scalar sum(0);
-  Index anchors = 0, positive_terms = 0;
-  for (Index i = 0; i < n; ++i) {
-    const Index size = groups.class_size(i);
-    if (size == 1) continue;
-    ++anchors;
-    // Always reduced in the same aligned buffer, so the value-only call returns
-    // exactly the same value; with a gradient to come, the row waits in dD.
-    const MaskedExpRow<Scalar> e = masked_exp_row<Scalar>(D.row(i), &i, 1, inv_t, row_buffer);
-    if (dD) dD->row(i) = row_buffer;
-    exp_sum(i) = e.sum;
-    // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
-    const Index* same = groups.class_of(i);
-    Scalar positive_logits(0);
-    for (Index k = 0; k < size; ++k) {
-      if (same[k] != i) positive_logits += e.shift - D(i, same[k]);
-    }
-    term(i) = std::log(e.sum) - positive_logits * inv_t / static_cast<Scalar>(size - 1);
-    sum += term(i);
-    if (term(i) > Scalar(0)) ++positive_terms;
-  }
-  const Reduced<Scalar> reduced = reduce<Scalar>(reduction, sum, anchors, positive_terms);
-  if (terms) *terms = term;
-  if (!dD) return reduced.value;
+struct SupConLoss {
+  static constexpr const char* name = "supcon_loss";
+  using Options = SupConOptions;
 
-  // d term_i / d s_ik = softmax_ik - [k in P(i)] / |P(i)|; dL/dD = -(dL/ds) / t.
-  const Scalar scale = reduced.weight * inv_t;
-  for (Index i = 0; i < n; ++i) {
-    const Index size = groups.class_size(i);
-    if (size == 1) continue;
-    if (reduction == Reduction::MeanNonZero && !(term(i) > Scalar(0))) {
-      dD->row(i).setZero();
-      continue;
-    }
-    dD->row(i) *= -scale / exp_sum(i);
-    const Index* same = groups.class_of(i);
-    const Scalar positive_weight = scale / static_cast<Scalar>(size - 1);
-    for (Index k = 0; k < size; ++k) {
-      if (same[k] != i) (*dD)(i, same[k]) += positive_weight;
-    }
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     double temperature, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    require_embeddings<Scalar>(name, "X", X);
+    const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
+    metric.check_rows(name, X);
+    const Index n = X.rows();
+    if (terms) terms->setZero(n);
+    const LabelGroups groups(labels);
+    // No positive pair or no negative anywhere: loss 0, zero gradient.
+    const bool empty = !groups.any_positive || !groups.any_negative;
+    Eigen::Matrix<Scalar, 1, Eigen::Dynamic> row_buffer(n);
+    Scalar sum(0);
+    Index anchors = 0, positive_terms = 0;
+    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+      if (empty) return;
+      for (Index i = D.first; i < D.end(); ++i) {
+        const Index size = groups.class_size(i);
+        if (size == 1) continue;
+        ++anchors;
+        const MaskedExpRow<Scalar> e = masked_exp_row<Scalar>(D.row_vector(i), &i, 1, inv_t, row_buffer);
+        // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
+        const Index* same = groups.class_of(i);
+        Scalar positive_logits(0);
+        for (Index k = 0; k < size; ++k) {
+          if (same[k] != i) positive_logits += e.shift - D(i, same[k]);
+        }
+        const Scalar term = std::log(e.sum) - positive_logits * inv_t / static_cast<Scalar>(size - 1);
+        if (terms) (*terms)(i) = term;
+        sum += term;
+        if (term > Scalar(0)) ++positive_terms;
+        if (!dD || (options.reduction == Reduction::MeanNonZero && !(term > Scalar(0)))) continue;
+        // d term_i / d s_ik = softmax_ik - [k in P(i)] / |P(i)|; dL/dD = -(dL/ds) / t.
+        Eigen::Map<Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> g(dD->row(i), n);
+        g = row_buffer * (-inv_t / e.sum);
+        const Scalar positive_weight = inv_t / static_cast<Scalar>(size - 1);
+        for (Index k = 0; k < size; ++k) {
+          if (same[k] != i) g(same[k]) += positive_weight;
+        }
+      }
+    };
+    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, anchors, positive_terms); };
+    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
+                                     panel_loss<dense_gradient>(panel, finish), grads);
   }
-  return reduced.value;
-}
-
-template <class Metric, class Scalar>
-Scalar supcon_eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, double temperature,
-                   const SupConOptions& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  const char* fn = "supcon_loss";
-  require_embeddings<Scalar>(fn, "X", X);
-  const Scalar inv_t = inverse_temperature<Scalar>(fn, temperature);
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
-    return supcon_on_distances<Scalar>(D, labels, inv_t, options.reduction, dD, terms);
-  };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+};
 
 }  // namespace detail
 
+// supcon_loss(X, labels, temperature, [metric], [options], [value_only | grad_out...]).
 // grad = {dX}; terms: one per anchor (0 for anchors without a positive).
-template <class Metric = Cosine, class DX, class DL>
-LossResult<typename DX::Scalar> supcon_loss(const Eigen::MatrixBase<DX>& X,
-                                            const Eigen::DenseBase<DL>& labels, double temperature,
-                                            const SupConOptions& options = {}) {
+template <class Metric = Cosine, class DX, class DL, class... Tail>
+auto supcon_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels, double temperature,
+                 const Tail&... tail) {
   using Scalar = typename DX::Scalar;
+  using Loss = detail::SupConLoss;
   detail::check_scalar<Scalar>();
   const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector l = detail::to_labels("supcon_loss", "labels", labels, x.rows());
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::supcon_eval<Metric, Scalar>(x, l, temperature, options, g, t);
-  });
-}
-
-template <class Metric = Cosine, class DX, class DL>
-typename DX::Scalar supcon_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels,
-                                double temperature, const SupConOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector l = detail::to_labels("supcon_loss", "labels", labels, x.rows());
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::supcon_eval<Metric, Scalar>(x, l, temperature, options, g, t);
-  });
-}
-
-// Gradient written into a caller-owned buffer shaped like X.
-template <class Metric = Cosine, class DX, class DL, class G>
-typename DX::Scalar supcon_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels,
-                                double temperature, const SupConOptions& options,
-                                const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector l = detail::to_labels("supcon_loss", "labels", labels, x.rows());
-  return detail::evaluate_into<Scalar>(
-      "supcon_loss",
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::supcon_eval<Metric, Scalar>(x, l, temperature, options, g, t);
-      },
-      {{{x.rows(), x.cols()}}}, grad_out);
+  const LabelVector y = detail::to_labels(Loss::name, "labels", labels, x.rows());
+  const auto eval = [&](const auto& metric, const SupConOptions& o, detail::Gradients<Scalar>* g,
+                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, y, temperature, o, g, t); };
+  return detail::call_forms<Metric, Scalar, SupConOptions>(detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}},
+                                                           eval, tail...);
 }
 
 }  // namespace contrastive

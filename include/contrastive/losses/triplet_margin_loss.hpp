@@ -26,12 +26,13 @@
 // O(N^2 D + T), memory O(N^2), whatever the number T of triplets.
 #pragma once
 
-#include "contrastive/core/evaluate.hpp"
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/engine/rowwise.hpp"
 #include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
-#include "contrastive/metrics/distance.hpp"
+#include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>
 #include <array>
@@ -41,62 +42,79 @@
 namespace contrastive {
 namespace detail {
 
-template <class Metric, class Scalar>
-Scalar triplet_margin_eval(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& P,
-                           const ConstRowRef<Scalar>& N, const TripletOptions& options,
-                           Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  const char* fn = "triplet_margin_loss";
+// The terms of `count` triplets from the distances of their pairs, laid out
+// as d = [d_ap (count), d_an (count), d_pn (count, with swap)]; dd likewise.
+template <class Scalar>
+Scalar triplet_terms_on_pairs(const Vector<Scalar>& d, Index count, const TripletOptions& options,
+                              Vector<Scalar>* dd, Vector<Scalar>* terms) {
+  const Scalar margin = static_cast<Scalar>(options.margin);
+  if (terms) terms->resize(count);
+  Scalar sum(0);
+  Index positive = 0;
+  for (Index t = 0; t < count; ++t) {
+    const Scalar d_ap = d(t), d_an = d(count + t);
+    const bool swapped = options.swap && d(2 * count + t) < d_an;
+    const TripletTerm<Scalar> term =
+        triplet_term<Scalar>(d_ap, swapped ? d(2 * count + t) : d_an, margin, options.soft);
+    if (terms) (*terms)(t) = term.value;
+    sum += term.value;
+    if (term.value > Scalar(0)) ++positive;
+    if (dd) {
+      (*dd)(t) = term.slope;
+      (*dd)((swapped ? 2 : 1) * count + t) = -term.slope;
+    }
+  }
+  const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, count, positive);
+  if (dd) *dd *= reduced.weight;
+  return reduced.value;
+}
+
+// Explicit triplets: row i of A, P and N.
+struct TripletMarginLoss {
+  static constexpr const char* name = "triplet_margin_loss";
+  using Options = TripletOptions;
+
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& P,
+                     const ConstRowRef<Scalar>& N, const Options& options, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+  const char* fn = name;
   require_embeddings<Scalar>(fn, "anchor", A);
   require_embeddings<Scalar>(fn, "positive", P);
   require_embeddings<Scalar>(fn, "negative", N);
   require_same_shape(fn, "anchor", A, "positive", P);
   require_same_shape(fn, "anchor", A, "negative", N);
   require_triplet_options(fn, options, true, true);
+  metric.check_rows(fn, A);
 
+  // The three row sets stacked: pairs (a, p), (a, n) and, with swap, (p, n) are index pairs into it.
   const Index count = A.rows();
-  const Scalar margin = static_cast<Scalar>(options.margin);
-  const Vector<Scalar> d_ap = Metric::template rowwise<Scalar>(A, P);
-  const Vector<Scalar> d_an = Metric::template rowwise<Scalar>(A, N);
-  const Vector<Scalar> d_pn = options.swap ? Vector<Scalar>(Metric::template rowwise<Scalar>(P, N))
-                                           : Vector<Scalar>();
-  Vector<Scalar> term(count);
-  Vector<Scalar> slope(count);
-  Scalar sum(0);
-  Index positive = 0;
-  for (Index i = 0; i < count; ++i) {
-    const Scalar d_neg = options.swap && d_pn(i) < d_an(i) ? d_pn(i) : d_an(i);
-    const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap(i), d_neg, margin, options.soft);
-    term(i) = t.value;
-    slope(i) = t.slope;
-    sum += t.value;
-    if (t.value > Scalar(0)) ++positive;
-  }
-  const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, count, positive);
-  if (terms) *terms = term;
-  if (!grads) return reduced.value;
-
-  // dL/d d_ap = w * slope; dL/d d_an (or d_pn when swapped in) = -w * slope.
-  const Vector<Scalar> dd_ap = reduced.weight * slope;
-  Vector<Scalar> dd_an = -dd_ap;
-  Vector<Scalar> dd_pn = Vector<Scalar>::Zero(options.swap ? count : 0);
+  RowMatrix<Scalar> X(3 * count, A.cols());
+  X.topRows(count) = A;
+  X.middleRows(count, count) = P;
+  X.bottomRows(count) = N;
+  IndexPairs pairs;
+  for (Index i = 0; i < count; ++i) pairs.add(i, count + i);
+  for (Index i = 0; i < count; ++i) pairs.add(i, 2 * count + i);
   if (options.swap) {
-    for (Index i = 0; i < count; ++i) {
-      if (d_pn(i) < d_an(i)) std::swap(dd_an(i), dd_pn(i));
-    }
+    for (Index i = 0; i < count; ++i) pairs.add(count + i, 2 * count + i);
   }
-  grads->assign(3, RowMatrix<Scalar>());
-  RowMatrix<Scalar> dA_an, dN_part;
-  Metric::template rowwise_backward<Scalar>(A, P, d_ap, dd_ap, (*grads)[0], (*grads)[1]);
-  Metric::template rowwise_backward<Scalar>(A, N, d_an, dd_an, dA_an, (*grads)[2]);
-  (*grads)[0] += dA_an;
-  if (options.swap) {
-    RowMatrix<Scalar> dP_pn;
-    Metric::template rowwise_backward<Scalar>(P, N, d_pn, dd_pn, dP_pn, dN_part);
-    (*grads)[1] += dP_pn;
-    (*grads)[2] += dN_part;
+  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+    return triplet_terms_on_pairs<Scalar>(d, count, options, dd, terms);
+  };
+  Gradients<Scalar> stacked;
+  const Scalar value = index_pairs_pipeline<Scalar>(metric, ConstRowRef<Scalar>(X), pairs, loss,
+                                                    grads ? &stacked : nullptr);
+  if (grads) {
+    grads->clear();
+    grads->push_back(stacked[0].topRows(count));
+    grads->push_back(stacked[0].middleRows(count, count));
+    grads->push_back(stacked[0].bottomRows(count));
+    for (std::size_t k = 1; k < stacked.size(); ++k) grads->push_back(std::move(stacked[k]));
   }
-  return reduced.value;
-}
+  return value;
+  }
+};
 
 inline void require_triplet_indices(const char* function, const Triplets& triplets, Index rows) {
   const std::size_t count = triplets.anchor.size();
@@ -120,142 +138,63 @@ inline void require_triplet_indices(const char* function, const Triplets& triple
   }
 }
 
-template <class Metric, class Scalar>
-Scalar triplet_margin_index_eval(const ConstRowRef<Scalar>& X, const Triplets& triplets,
-                                 const TripletOptions& options, Gradients<Scalar>* grads,
-                                 Vector<Scalar>* terms) {
-  const char* fn = "triplet_margin_loss";
-  require_embeddings<Scalar>(fn, "X", X);
-  require_triplet_options(fn, options, true, true);
-  require_triplet_indices(fn, triplets, X.rows());
+// Mined index triplets of one X: only the listed pairs' distances are computed.
+struct TripletMarginIndexLoss {
+  static constexpr const char* name = "triplet_margin_loss";
+  using Options = TripletOptions;
 
-  const Index count = triplets.size();
-  const Scalar margin = static_cast<Scalar>(options.margin);
-  auto loss = [&](const RowMatrix<Scalar>& D, RowMatrix<Scalar>* dD) {
-    if (terms) terms->resize(count);
-    Scalar sum(0);
-    Index positive = 0;
-    for (Index t = 0; t < count; ++t) {
-      const std::size_t k = static_cast<std::size_t>(t);
-      const TripletTerm<Scalar> term =
-          triplet_term<Scalar>(D(triplets.anchor[k], triplets.positive[k]),
-                               options.swap ? std::min(D(triplets.anchor[k], triplets.negative[k]),
-                                                       D(triplets.positive[k], triplets.negative[k]))
-                                            : D(triplets.anchor[k], triplets.negative[k]),
-                               margin, options.soft);
-      if (terms) (*terms)(t) = term.value;
-      sum += term.value;
-      if (term.value > Scalar(0)) ++positive;
+  template <class Scalar, class Metric>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const Triplets& triplets,
+                     const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    require_embeddings<Scalar>(name, "X", X);
+    require_triplet_options(name, options, true, true);
+    require_triplet_indices(name, triplets, X.rows());
+    metric.check_rows(name, X);
+    const Index count = triplets.size();
+    IndexPairs pairs;
+    for (std::size_t t = 0; t < triplets.anchor.size(); ++t) pairs.add(triplets.anchor[t], triplets.positive[t]);
+    for (std::size_t t = 0; t < triplets.anchor.size(); ++t) pairs.add(triplets.anchor[t], triplets.negative[t]);
+    if (options.swap) {
+      for (std::size_t t = 0; t < triplets.anchor.size(); ++t) pairs.add(triplets.positive[t], triplets.negative[t]);
     }
-    const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, count, positive);
-    if (!dD) return reduced.value;
-    for (Index t = 0; t < count; ++t) {
-      const std::size_t k = static_cast<std::size_t>(t);
-      const Index a = triplets.anchor[k], p = triplets.positive[k], n = triplets.negative[k];
-      // Ties keep d(a, n), as in the explicit form.
-      const bool swapped = options.swap && D(p, n) < D(a, n);
-      const Scalar d_an = swapped ? D(p, n) : D(a, n);
-      const Scalar slope = triplet_term<Scalar>(D(a, p), d_an, margin, options.soft).slope;
-      if (slope == Scalar(0)) continue;
-      (*dD)(a, p) += reduced.weight * slope;
-      (swapped ? (*dD)(p, n) : (*dD)(a, n)) -= reduced.weight * slope;
-    }
-    return reduced.value;
-  };
-  return pairwise_pipeline<Metric, Scalar>(X, loss, grads);
-}
+    auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+      return triplet_terms_on_pairs<Scalar>(d, count, options, dd, terms);
+    };
+    return index_pairs_pipeline<Scalar>(metric, X, pairs, loss, grads);
+  }
+};
 
 }  // namespace detail
 
-// Explicit triplets: row i of anchor, positive and negative. grad = {dA, dP, dN}.
-template <class Metric = Euclidean, class DA, class DP, class DN>
-LossResult<typename DA::Scalar> triplet_margin_loss(const Eigen::MatrixBase<DA>& anchor,
-                                                    const Eigen::MatrixBase<DP>& positive,
-                                                    const Eigen::MatrixBase<DN>& negative,
-                                                    const TripletOptions& options = {}) {
+// triplet_margin_loss(anchor, positive, negative, [metric], [options], [value_only | grad_a, grad_p, grad_n, ...]):
+// row i of each; grad = {d anchor, d positive, d negative}.
+template <class Metric = Euclidean, class DA, class DP, class DN, class... Tail>
+auto triplet_margin_loss(const Eigen::MatrixBase<DA>& anchor, const Eigen::MatrixBase<DP>& positive,
+                         const Eigen::MatrixBase<DN>& negative, const Tail&... tail) {
   using Scalar = typename DA::Scalar;
+  using Loss = detail::TripletMarginLoss;
   detail::check_same_scalar<DA, DP>();
   detail::check_same_scalar<DA, DN>();
   const ConstRowRef<Scalar> a(anchor.derived()), p(positive.derived()), n(negative.derived());
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::triplet_margin_eval<Metric, Scalar>(a, p, n, options, g, t);
-  });
+  const auto eval = [&](const auto& metric, const TripletOptions& o, detail::Gradients<Scalar>* g,
+                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, a, p, n, o, g, t); };
+  return detail::call_forms<Metric, Scalar, TripletOptions>(
+      detail::CallSpec{Loss::name, {{a.rows(), a.cols()}, {p.rows(), p.cols()}, {n.rows(), n.cols()}}}, eval,
+      tail...);
 }
 
-template <class Metric = Euclidean, class DA, class DP, class DN>
-typename DA::Scalar triplet_margin_loss(const Eigen::MatrixBase<DA>& anchor,
-                                        const Eigen::MatrixBase<DP>& positive,
-                                        const Eigen::MatrixBase<DN>& negative,
-                                        const TripletOptions& options, ValueOnly) {
-  using Scalar = typename DA::Scalar;
-  detail::check_same_scalar<DA, DP>();
-  detail::check_same_scalar<DA, DN>();
-  const ConstRowRef<Scalar> a(anchor.derived()), p(positive.derived()), n(negative.derived());
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::triplet_margin_eval<Metric, Scalar>(a, p, n, options, g, t);
-  });
-}
-
-// Gradients written into caller-owned buffers shaped like anchor, positive, negative.
-template <class Metric = Euclidean, class DA, class DP, class DN, class GA, class GP, class GN>
-typename DA::Scalar triplet_margin_loss(const Eigen::MatrixBase<DA>& anchor,
-                                        const Eigen::MatrixBase<DP>& positive,
-                                        const Eigen::MatrixBase<DN>& negative,
-                                        const TripletOptions& options,
-                                        const Eigen::MatrixBase<GA>& grad_anchor,
-                                        const Eigen::MatrixBase<GP>& grad_positive,
-                                        const Eigen::MatrixBase<GN>& grad_negative) {
-  using Scalar = typename DA::Scalar;
-  detail::check_same_scalar<DA, DP>();
-  detail::check_same_scalar<DA, DN>();
-  const ConstRowRef<Scalar> a(anchor.derived()), p(positive.derived()), n(negative.derived());
-  return detail::evaluate_into<Scalar>(
-      "triplet_margin_loss",
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::triplet_margin_eval<Metric, Scalar>(a, p, n, options, g, t);
-      },
-      {std::make_pair(a.rows(), a.cols()), std::make_pair(p.rows(), p.cols()),
-       std::make_pair(n.rows(), n.cols())},
-      grad_anchor, grad_positive, grad_negative);
-}
-
-// Index triplets into X (e.g. from mine_triplets). grad = {dX}.
-template <class Metric = Euclidean, class DX>
-LossResult<typename DX::Scalar> triplet_margin_loss(const Eigen::MatrixBase<DX>& X,
-                                                    const Triplets& triplets,
-                                                    const TripletOptions& options = {}) {
+// triplet_margin_loss(X, triplets, [metric], [options], [value_only | grad_out...]): mined
+// index triplets (contrastive::Triplets); grad = {dX}.
+template <class Metric = Euclidean, class DX, class... Tail>
+auto triplet_margin_loss(const Eigen::MatrixBase<DX>& X, const Triplets& triplets, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
+  using Loss = detail::TripletMarginIndexLoss;
   detail::check_scalar<Scalar>();
   const ConstRowRef<Scalar> x(X.derived());
-  return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::triplet_margin_index_eval<Metric, Scalar>(x, triplets, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX>
-typename DX::Scalar triplet_margin_loss(const Eigen::MatrixBase<DX>& X, const Triplets& triplets,
-                                        const TripletOptions& options, ValueOnly) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return detail::triplet_margin_index_eval<Metric, Scalar>(x, triplets, options, g, t);
-  });
-}
-
-template <class Metric = Euclidean, class DX, class G>
-typename DX::Scalar triplet_margin_loss(const Eigen::MatrixBase<DX>& X, const Triplets& triplets,
-                                        const TripletOptions& options,
-                                        const Eigen::MatrixBase<G>& grad_out) {
-  using Scalar = typename DX::Scalar;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  return detail::evaluate_into<Scalar>(
-      "triplet_margin_loss",
-      [&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
-        return detail::triplet_margin_index_eval<Metric, Scalar>(x, triplets, options, g, t);
-      },
-      {std::make_pair(x.rows(), x.cols())}, grad_out);
+  const auto eval = [&](const auto& metric, const TripletOptions& o, detail::Gradients<Scalar>* g,
+                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, triplets, o, g, t); };
+  return detail::call_forms<Metric, Scalar, TripletOptions>(detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}},
+                                                            eval, tail...);
 }
 
 }  // namespace contrastive

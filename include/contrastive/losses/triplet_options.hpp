@@ -11,6 +11,9 @@
 #pragma once
 
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/engine/workspace.hpp"
+
+#include <cstddef>
 
 namespace contrastive {
 
@@ -19,6 +22,7 @@ struct TripletOptions {
   bool soft = false;    // softplus(d_ap - d_an) instead of the hinge
   bool swap = false;    // torch's distance swap d_an := min(d_an, d_pn); explicit triplets only
   Reduction reduction = Reduction::Mean;
+  std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace of the batch forms
 };
 
 }  // namespace contrastive

@@ -1,14 +1,16 @@
-// The interface every metric policy provides, implemented once for the three
-// Gram-based metrics. A custom metric is a struct with the same static members.
+// The Gram-kernel metrics (Euclidean, SquaredEuclidean, Cosine, DotProduct):
+// stateless values for the engine (metric_traits.hpp), and the static members
+// the public distance functions call through the template-parameter form.
 #pragma once
 
+#include "contrastive/metrics/metric_traits.hpp"
 #include "contrastive/metrics/pairwise_kernel.hpp"
 
 namespace contrastive {
 namespace detail {
 
 template <MetricKind Kind>
-struct GramMetric {
+struct GramMetric : PlainRowsMetric<Kind> {
   static constexpr MetricKind kind = Kind;
 
   // Distances between every row of X and every row of Y (Y is X when symmetric).

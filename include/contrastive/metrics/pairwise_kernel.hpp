@@ -23,7 +23,9 @@
 namespace contrastive {
 namespace detail {
 
-enum class MetricKind { Euclidean, SquaredEuclidean, Cosine };
+// DotProduct is a similarity s = x . y; inside the kernel it is the distance
+// -s, so that "closer" is "smaller" for every kind.
+enum class MetricKind { Euclidean, SquaredEuclidean, Cosine, DotProduct };
 
 // A pair whose Gram-trick distance would lose more than ~1e-4 of its relative
 // precision in float. `i` indexes X, `j` indexes Y (X again when symmetric,
@@ -190,6 +192,15 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
   const Index m = G.cols();
   const Scalar fraction = near_duplicate_fraction<Scalar>();
   near.clear();
+  if constexpr (Kind == MetricKind::DotProduct) {
+    // No cancellation to repair: the distance is the negated Gram entry itself.
+    G = -G;
+    if (symmetric) {
+      G.diagonal() = -sq_x;
+      mirror_upper(G);
+    }
+    return;
+  }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 16) num_threads(pass_threads()) if (n >= 256)
 #endif
@@ -299,7 +310,7 @@ void weight_row(const Scalar* up, const Scalar* up_transposed, const Scalar* dis
       for (Index k = 0; k < c; ++k) u[k] = up[k0 + k];
     }
     Scalar* out = w + k0;
-    if constexpr (Kind == MetricKind::Cosine) {
+    if constexpr (Kind == MetricKind::Cosine || Kind == MetricKind::DotProduct) {
       for (Index k = 0; k < c; ++k) out[k] = -u[k];
     } else if constexpr (Kind == MetricKind::SquaredEuclidean) {
       for (Index k = 0; k < c; ++k) out[k] = Scalar(2) * u[k];
@@ -443,6 +454,13 @@ void pairwise_backward_in_place(const PairwiseForward<Scalar>& f, const ConstRow
     return;
   }
 
+  if constexpr (Kind == MetricKind::DotProduct) {
+    // d = -x . y: dX = W Y with W = -dL/dD (folded when symmetric), dY = W^T X.
+    dX.noalias() = W * Y;
+    if (dY) dY->noalias() = W.transpose() * X;
+    return;
+  }
+
   // Euclidean kinds: dX_i = sum_j W_ij (x_i - y_j) = (rowsum W)_i x_i - (W Y)_i.
   const Vector<Scalar> row_sum = W.rowwise().sum();
   dX = row_sum.asDiagonal() * X;
@@ -480,7 +498,9 @@ template <MetricKind Kind, class Scalar>
 Vector<Scalar> rowwise_forward(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B) {
   Vector<Scalar> d(A.rows());
   for (Index i = 0; i < A.rows(); ++i) {
-    if (Kind == MetricKind::Cosine) {
+    if (Kind == MetricKind::DotProduct) {
+      d(i) = -A.row(i).dot(B.row(i));
+    } else if (Kind == MetricKind::Cosine) {
       const Scalar na = A.row(i).norm();
       const Scalar nb = B.row(i).norm();
       // 1 - cos = |u - v|^2 / 2 keeps full relative precision for nearly parallel rows.
@@ -503,7 +523,10 @@ void rowwise_backward(const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B
   dB.setZero(B.rows(), B.cols());
   for (Index i = 0; i < A.rows(); ++i) {
     if (dd(i) == Scalar(0)) continue;
-    if (Kind == MetricKind::Cosine) {
+    if (Kind == MetricKind::DotProduct) {
+      dA.row(i) = -dd(i) * B.row(i);
+      dB.row(i) = -dd(i) * A.row(i);
+    } else if (Kind == MetricKind::Cosine) {
       const Scalar na = A.row(i).norm();
       const Scalar nb = B.row(i).norm();
       if (na == Scalar(0) || nb == Scalar(0)) continue;

@@ -2,8 +2,10 @@
 // or anchors X (with labels) against a separate reference set R (with its own
 // labels): a memory bank or a gallery, as pytorch-metric-learning's ref_emb.
 //
-// Batch form: one symmetric N x N distance matrix; a positive of anchor a is
-// any other row with a's label (a itself is never its own positive).
+// Batch form: one symmetric N x N distance matrix while it fits
+// ReferenceOptions::memory_budget_bytes, row blocks against the batch beyond
+// that; a positive of anchor a is any other row with a's label (a itself is
+// never its own positive).
 // Reference form: the anchors are processed in blocks of rows, each block's
 // distances pairwise_distance<Metric>(X_block, R) computed and consumed before
 // the next, so memory stays O(block x M) instead of O(N x M). A positive of
@@ -122,6 +124,12 @@ struct AnchorSource {
   template <class Visit>
   void for_each(Visit&& visit) const {
     AnchorCandidates<Scalar> candidates;
+    const std::size_t whole_bytes = static_cast<std::size_t>(X.rows()) * static_cast<std::size_t>(X.rows()) * sizeof(Scalar);
+    if (!R && (whole_bytes > reference.memory_budget_bytes || reference.block_rows > 0) && X.rows() > 0) {
+      // The batch beyond the budget: row blocks against the batch itself, self excluded.
+      blocks(X, labels, true, visit, candidates);
+      return;
+    }
     if (!R) {
       const RowMatrix<Scalar> D = Metric::template pairwise<Scalar>(X, X, true).distances;
       for (Index i = 0; i < X.rows(); ++i) {
@@ -139,7 +147,16 @@ struct AnchorSource {
       }
       return;
     }
-    const Index block = block_rows_for(reference, R->rows(), sizeof(Scalar));
+    blocks(*R, *ref_labels, reference.exclude_same_index, visit, candidates);
+  }
+
+ private:
+  // The anchors in blocks of rows against `refs`, each block's distances
+  // computed and consumed before the next.
+  template <class Visit>
+  void blocks(const ConstRowRef<Scalar>& refs, const LabelVector& ref_labels_, bool exclude_self, Visit& visit,
+              AnchorCandidates<Scalar>& candidates) const {
+    const Index block = block_rows_for(reference, refs.rows(), sizeof(Scalar));
     // Eigen picks its product kernel by size (a 1-row product is a GEMV, a tiny
     // one coefficient-wise), and the kernels round differently. A window of at
     // least min(N, min_product_rows) rows keeps every block on the kernel the
@@ -150,11 +167,11 @@ struct AnchorSource {
       const Index window_start = rows >= window_rows ? start : std::min(start, X.rows() - window_rows);
       const Index window = std::max(rows, window_rows);
       const ConstRowRef<Scalar> X_block(X.middleRows(window_start, window));
-      const RowMatrix<Scalar> D = Metric::template pairwise<Scalar>(X_block, *R, false).distances;
+      const RowMatrix<Scalar> D = Metric::template pairwise<Scalar>(X_block, refs, false).distances;
       for (Index r = 0; r < rows; ++r) {
         const Index i = start + r;
-        gather_candidates<Scalar>(i, labels(i), D.row(start - window_start + r).data(), *ref_labels,
-                                  reference.exclude_same_index ? i : -1, candidates);
+        gather_candidates<Scalar>(i, labels(i), D.row(start - window_start + r).data(), ref_labels_,
+                                  exclude_self ? i : -1, candidates);
         visit(static_cast<const AnchorCandidates<Scalar>&>(candidates));
       }
     }

@@ -1,0 +1,199 @@
+// The three forms of every loss call, defined once. After its inputs
+// (embeddings, labels, pairs, ...) a loss takes, in this order, all optional:
+//
+//   loss(inputs..., [metric], [options])                   -> LossResult<Scalar>
+//   loss(inputs..., [metric], [options], value_only)       -> Scalar, no backward work
+//   loss(inputs..., [metric], [options], grad_out...)      -> Scalar, gradients written
+//                                                             into the caller's buffers
+//
+// `metric` is a metric value (Euclidean{}, Mahalanobis(L), AnyMetric, ...); left
+// out, the loss's template argument (loss<Cosine>(...)) or its default is used.
+// grad_out... are writable Eigen expressions (a Map over a framework's
+// gradient tensor, a matrix, a block): one per embedding argument, optionally
+// followed by one per parameter block of the metric (a Mahalanobis L). Their
+// shapes are checked before any work, and nothing is written if the call throws.
+//
+// A loss supplies only its evaluation:
+//   Scalar eval(const Metric&, const Options&, Gradients<Scalar>* grads, Vector<Scalar>* terms)
+// which validates its inputs, returns the value and, when `grads` is not null,
+// fills dL/d(each embedding argument) and then the metric's parameter gradients.
+#pragma once
+
+#include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+#include "contrastive/metrics/metric_traits.hpp"
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+template <class Scalar>
+using Gradients = std::vector<RowMatrix<Scalar>>;
+
+// What a call form needs to know besides the evaluation: the function's name
+// and the shape of each embedding argument (for caller-owned gradient outputs).
+struct CallSpec {
+  const char* function;
+  std::vector<std::pair<Index, Index>> embedding_shapes;
+  // Learnable parameters of the loss itself (margin_loss's beta), whose
+  // gradients follow the metric's, and the names their outputs go by.
+  std::vector<std::pair<Index, Index>> parameter_shapes = {};
+  std::vector<const char*> parameter_names = {};
+};
+
+// A loss whose full result carries more than LossResult (MarginLossResult's
+// beta_grad) specialises this to move those blocks out of `grad`.
+template <class Result>
+struct CompleteResult {
+  static void apply(Result&) {}
+};
+
+template <class T>
+struct is_gradient_output : std::is_base_of<Eigen::MatrixBase<std::decay_t<T>>, std::decay_t<T>> {};
+
+template <class Scalar, class Options, class Eval, class Result>
+class CallForms {
+ public:
+  CallForms(const CallSpec& spec, const Eval& eval) : spec_(spec), eval_(eval) {}
+
+  // Stage 1: an optional metric value.
+  template <class DefaultMetric, class First, class... Rest, std::enable_if_t<is_metric<First>::value, int> = 0>
+  auto dispatch(const First& metric, const Rest&... rest) const {
+    return with_metric(metric, rest...);
+  }
+  template <class DefaultMetric, class... Tail>
+  auto dispatch(const Tail&... tail) const {
+    check_metric<DefaultMetric>();
+    static_assert(std::is_default_constructible<DefaultMetric>::value,
+                  "contrastive: this metric has parameters (e.g. Mahalanobis): pass it as a value "
+                  "after the inputs, loss(X, labels, metric, options), not as a template argument");
+    return with_metric(DefaultMetric{}, tail...);
+  }
+
+ private:
+  // Stage 2: optional options.
+  template <class Metric, class... Rest>
+  auto with_metric(const Metric& metric, const Options& options, const Rest&... rest) const {
+    return form(metric, options, rest...);
+  }
+  template <class Metric, class... Rest>
+  auto with_metric(const Metric& metric, const Rest&... rest) const {
+    return form(metric, Options{}, rest...);
+  }
+
+  // Stage 3: the form.
+  template <class Metric>
+  Result form(const Metric& metric, const Options& options) const {
+    Result result;
+    result.value = eval_(metric, options, &result.grad, &result.terms);
+    CompleteResult<Result>::apply(result);
+    return result;
+  }
+
+  template <class Metric>
+  Scalar form(const Metric& metric, const Options& options, ValueOnly) const {
+    return eval_(metric, options, nullptr, nullptr);
+  }
+
+  template <class Metric, class... Outputs>
+  Scalar form(const Metric& metric, const Options& options, const Outputs&... outputs) const {
+    static_assert(sizeof...(Outputs) > 0, "");
+    static_assert((is_gradient_output<Outputs>::value && ...),
+                  "contrastive: after the inputs a loss takes [metric], [options], then either "
+                  "contrastive::value_only or writable Eigen gradient outputs; an argument here is "
+                  "none of these (check the order: metric before options)");
+    static_assert((std::is_same<typename Outputs::Scalar, Scalar>::value && ...),
+                  "contrastive: a gradient output must have the embeddings' Scalar type");
+    const std::size_t embeddings = spec_.embedding_shapes.size();
+    const std::size_t metric_blocks = static_cast<std::size_t>(metric.parameter_blocks());
+    const std::size_t loss_blocks = spec_.parameter_shapes.size();
+    const std::size_t given = sizeof...(Outputs);
+    if (given != embeddings && given != embeddings + metric_blocks &&
+        given != embeddings + metric_blocks + loss_blocks) {
+      std::string expected = std::to_string(embeddings) + " (one per embedding argument)";
+      if (metric_blocks > 0) {
+        expected += " or " + std::to_string(embeddings + metric_blocks) + " (also the metric's parameters)";
+      }
+      if (loss_blocks > 0) {
+        expected += " or " + std::to_string(embeddings + metric_blocks + loss_blocks) + " (also the loss's parameters)";
+      }
+      fail(spec_.function, std::to_string(given) + " gradient outputs given, expected " + expected);
+    }
+    std::size_t k = 0;
+    ((check_output(outputs, k, metric), ++k), ...);
+    Gradients<Scalar> grads;
+    const Scalar value = eval_(metric, options, &grads, nullptr);
+    // Embeddings, then the metric's parameters, then the loss's: fewer outputs take a prefix.
+    k = 0;
+    ((write_output(outputs, grads[k]), ++k), ...);
+    return value;
+  }
+
+  template <class G, class Metric>
+  void check_output(const Eigen::MatrixBase<G>& out, std::size_t k, const Metric& metric) const {
+    const std::size_t embeddings = spec_.embedding_shapes.size();
+    const std::size_t metric_blocks = static_cast<std::size_t>(metric.parameter_blocks());
+    const std::pair<Index, Index> shape =
+        k < embeddings                   ? spec_.embedding_shapes[k]
+        : k < embeddings + metric_blocks ? metric.parameter_shape(static_cast<int>(k - embeddings))
+                                         : spec_.parameter_shapes[k - embeddings - metric_blocks];
+    // Outputs are named as in the reference: grad, grad2, grad3 for the
+    // embedding arguments, then metric_grad (metric_grad2, ...), then the loss's own.
+    std::string name;
+    const char* belongs_to = "the embeddings";
+    if (k < embeddings) {
+      name = k == 0 ? std::string("grad") : "grad" + std::to_string(k + 1);
+    } else if (k < embeddings + metric_blocks) {
+      const std::size_t m = k - embeddings;
+      name = m == 0 ? std::string("metric_grad") : "metric_grad" + std::to_string(m + 1);
+      belongs_to = "the metric's parameter";
+    } else {
+      name = spec_.parameter_names[k - embeddings - metric_blocks];
+      belongs_to = "the loss's parameter";
+    }
+    require_gradient_output(spec_.function, name.c_str(), out, shape.first, shape.second, belongs_to);
+  }
+
+  template <class G>
+  static void write_output(const Eigen::MatrixBase<G>& out, const RowMatrix<Scalar>& grad) {
+    write_gradient(out, grad);
+  }
+
+  const CallSpec& spec_;
+  const Eval& eval_;
+};
+
+// Entry point for a loss's public function: `tail` is everything after its inputs.
+template <class DefaultMetric, class Scalar, class Options, class Result = LossResult<Scalar>, class Eval,
+          class... Tail>
+auto call_forms(const CallSpec& spec, const Eval& eval, const Tail&... tail) {
+  return CallForms<Scalar, Options, Eval, Result>(spec, eval).template dispatch<DefaultMetric>(tail...);
+}
+
+// The public function of a loss on (X, labels, tail...). Loss supplies
+//   static constexpr const char* name;  using Options = ...;
+//   template <class Scalar, class Metric>
+//   static Scalar eval(const Metric&, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+//                      const Options&, Gradients<Scalar>*, Vector<Scalar>* terms);
+template <class Loss, class DefaultMetric, class DX, class L, class... Tail>
+auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  using Options = typename Loss::Options;
+  check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const LabelVector y = to_labels(Loss::name, "labels", labels, x.rows());
+  const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads,
+                        Vector<Scalar>* terms) {
+    return Loss::template eval<Scalar>(metric, x, y, options, grads, terms);
+  };
+  return call_forms<DefaultMetric, Scalar, Options>(CallSpec{Loss::name, {{x.rows(), x.cols()}}}, eval, tail...);
+}
+
+}  // namespace detail
+}  // namespace contrastive

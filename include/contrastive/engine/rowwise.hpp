@@ -1,0 +1,103 @@
+// The engine for losses on given pairs of rows rather than on a whole batch:
+// explicit pairs and triplets (row i of A with row i of B), and mined index
+// tuples (pairs of rows of one X). Distances are computed directly from each
+// pair, O(pairs x D) forward and backward, with no pairwise matrix at all.
+#pragma once
+
+#include "contrastive/core/call_forms.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/metrics/metric_traits.hpp"
+#include "contrastive/metrics/pairwise_kernel.hpp"
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+// Adds a metric's parameter gradients (blocks 1.. of `from`) onto those of `into`.
+template <class Scalar>
+void add_parameter_gradients(std::vector<RowMatrix<Scalar>>& into, std::vector<RowMatrix<Scalar>>& from) {
+  for (std::size_t k = 1; k < from.size(); ++k) {
+    if (into.size() <= k) {
+      into.push_back(std::move(from[k]));
+    } else {
+      into[k] += from[k];
+    }
+  }
+}
+
+// Loss on the distances between row i of A and row i of B. `loss(d, dd)`
+// returns the value and, when dd is not null, writes dL/dd. grads: dA, dB,
+// then the metric's parameter gradients.
+template <class Scalar, class Metric, class LossOnDistances>
+Scalar rowwise_pipeline(const Metric& metric, const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B,
+                        LossOnDistances&& loss, Gradients<Scalar>* grads) {
+  return metric.template with_rows<Scalar>(A, [&](auto kind, const ConstRowRef<Scalar>& ZA) {
+    return metric.template with_rows<Scalar>(B, [&](auto, const ConstRowRef<Scalar>& ZB) {
+      constexpr MetricKind K = decltype(kind)::value;
+      const Vector<Scalar> d = rowwise_forward<K, Scalar>(ZA, ZB);
+      if (!grads) return loss(d, static_cast<Vector<Scalar>*>(nullptr));
+      Vector<Scalar> dd = Vector<Scalar>::Zero(d.size());
+      const Scalar value = loss(d, &dd);
+      RowMatrix<Scalar> dZA, dZB;
+      rowwise_backward<K, Scalar>(ZA, ZB, d, dd, dZA, dZB);
+      std::vector<RowMatrix<Scalar>> ga, gb;
+      metric.template rows_backward<Scalar>(A, std::move(dZA), ga);
+      metric.template rows_backward<Scalar>(B, std::move(dZB), gb);
+      grads->clear();
+      grads->push_back(std::move(ga[0]));
+      grads->push_back(std::move(gb[0]));
+      ga[0] = RowMatrix<Scalar>();
+      add_parameter_gradients(ga, gb);
+      for (std::size_t k = 1; k < ga.size(); ++k) grads->push_back(std::move(ga[k]));
+      return value;
+    });
+  });
+}
+
+// Index pairs (first[k], second[k]) into the rows of one X.
+struct IndexPairs {
+  std::vector<Index> first;
+  std::vector<Index> second;
+  Index size() const { return static_cast<Index>(first.size()); }
+  void add(Index i, Index j) {
+    first.push_back(i);
+    second.push_back(j);
+  }
+};
+
+// Loss on the distances of index pairs of X: the rows are gathered, the
+// row-wise pipeline runs on them, and the two row gradients of each pair are
+// added back onto dX (a row may be in many pairs). grads: dX, then the
+// metric's parameter gradients.
+template <class Scalar, class Metric, class PairList, class LossOnDistances>
+Scalar index_pairs_pipeline(const Metric& metric, const ConstRowRef<Scalar>& X, const PairList& pairs,
+                            LossOnDistances&& loss, Gradients<Scalar>* grads) {
+  const Index k = static_cast<Index>(pairs.first.size());
+  RowMatrix<Scalar> A(k, X.cols());
+  RowMatrix<Scalar> B(k, X.cols());
+  for (Index p = 0; p < k; ++p) {
+    const std::size_t up = static_cast<std::size_t>(p);
+    A.row(p) = X.row(pairs.first[up]);
+    B.row(p) = X.row(pairs.second[up]);
+  }
+  const ConstRowRef<Scalar> a(A), b(B);
+  if (!grads) return rowwise_pipeline<Scalar>(metric, a, b, loss, nullptr);
+  Gradients<Scalar> pair_grads;
+  const Scalar value = rowwise_pipeline<Scalar>(metric, a, b, loss, &pair_grads);
+  RowMatrix<Scalar> dX = RowMatrix<Scalar>::Zero(X.rows(), X.cols());
+  for (Index p = 0; p < k; ++p) {
+    const std::size_t up = static_cast<std::size_t>(p);
+    dX.row(pairs.first[up]) += pair_grads[0].row(p);
+    dX.row(pairs.second[up]) += pair_grads[1].row(p);
+  }
+  grads->clear();
+  grads->push_back(std::move(dX));
+  for (std::size_t g = 2; g < pair_grads.size(); ++g) grads->push_back(std::move(pair_grads[g]));
+  return value;
+}
+
+}  // namespace detail
+}  // namespace contrastive
