@@ -289,23 +289,5 @@ Scalar run_panels(const char* function, const ConstRowRef<Scalar>& Z, std::size_
   return reduced.value;
 }
 
-// The engine's entry for a metric object: the metric's transform of the rows
-// (if any), the panels under its kernel, and the chain rule back through the
-// transform, whose parameter gradients (a Mahalanobis L) follow dL/dX in
-// `grads`.
-template <class Scalar, class Metric, class Loss>
-Scalar run_pairwise_loss(const char* function, const Metric& metric, const ConstRowRef<Scalar>& X,
-                         std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads) {
-  return metric.template with_rows<Scalar>(X, [&](auto kind, const ConstRowRef<Scalar>& Z) {
-    constexpr MetricKind K = decltype(kind)::value;
-    if (!grads) return run_panels<K, Scalar>(function, Z, workspace_bytes, loss, nullptr);
-    RowMatrix<Scalar> dZ;
-    const Scalar value = run_panels<K, Scalar>(function, Z, workspace_bytes, loss, &dZ);
-    grads->clear();
-    metric.template rows_backward<Scalar>(X, std::move(dZ), *grads);
-    return value;
-  });
-}
-
 }  // namespace detail
 }  // namespace contrastive

@@ -32,16 +32,123 @@
 
 #include "contrastive/core/call_forms.hpp"
 #include "contrastive/core/loss_result.hpp"
-#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/pairwise_loss.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
+#include <cstdint>
 #include <limits>
 #include <vector>
 
 namespace contrastive {
 namespace detail {
+
+// Per anchor: the farthest positive and the closest negative seen so far, on
+// the metric's order distances (squared for Euclidean: the same order, no
+// square root per pair). Candidates reach an anchor in increasing column
+// order across the tiles (columns of earlier tiles, then its own row), so
+// strict comparisons keep the lowest index on ties.
+template <class Scalar>
+class BatchHardTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool order_distances = true;
+  static constexpr bool sparse_gradient = true;
+
+  BatchHardTiles(const LabelVector& labels, const TripletOptions& options, Vector<Scalar>* terms)
+      : options_(options), terms_(terms), ids_(dense_label_ids(labels)) {
+    const std::size_t n = static_cast<std::size_t>(labels.size());
+    pos_d_.assign(n, -std::numeric_limits<Scalar>::infinity());
+    neg_d_.assign(n, std::numeric_limits<Scalar>::infinity());
+    pos_j_.assign(n, -1);
+    neg_j_.assign(n, -1);
+    masked_.resize(256);
+  }
+
+  void tile(const DistanceTile<Scalar>& t) {
+    constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
+    if (static_cast<Index>(masked_.size()) < t.cols) masked_.resize(static_cast<std::size_t>(t.cols));
+    Scalar* masked = masked_.data();
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i);
+      const Index len = t.cols - c0;
+      if (len <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      const std::int32_t* lab = ids_.data() + j0;
+      const std::int32_t li = ids_[static_cast<std::size_t>(i)];
+      const std::int32_t ii = static_cast<std::int32_t>(i);
+      Scalar* pd = pos_d_.data() + j0;
+      Scalar* nd = neg_d_.data() + j0;
+      std::int32_t* pj = pos_j_.data() + j0;
+      std::int32_t* nj = neg_j_.data() + j0;
+      // The column anchors j see i: elementwise selects, vectorised.
+      for (Index c = 0; c < len; ++c) {
+        const bool same = lab[c] == li;
+        const Scalar v = d[c];
+        const bool tp = same & (v > pd[c]);
+        const bool tn = !same & (v < nd[c]);
+        pd[c] = tp ? v : pd[c];
+        pj[c] = tp ? ii : pj[c];
+        nd[c] = tn ? v : nd[c];
+        nj[c] = tn ? ii : nj[c];
+      }
+      // Row anchor i sees the segment: a vectorised max / min, then the index only on improvement.
+      const std::size_t k = static_cast<std::size_t>(i);
+      for (Index c = 0; c < len; ++c) masked[c] = lab[c] == li ? d[c] : -inf;
+      const Scalar best_p = Eigen::Map<const Vector<Scalar>>(masked, len).maxCoeff();
+      if (best_p > pos_d_[k]) {
+        Index c = 0;
+        while (!(masked[c] == best_p)) ++c;
+        pos_d_[k] = best_p;
+        pos_j_[k] = static_cast<std::int32_t>(j0 + c);
+      }
+      for (Index c = 0; c < len; ++c) masked[c] = lab[c] == li ? inf : d[c];
+      const Scalar best_n = Eigen::Map<const Vector<Scalar>>(masked, len).minCoeff();
+      if (best_n < neg_d_[k]) {
+        Index c = 0;
+        while (!(masked[c] == best_n)) ++c;
+        neg_d_[k] = best_n;
+        neg_j_[k] = static_cast<std::int32_t>(j0 + c);
+      }
+    }
+  }
+
+  template <MetricKind Kind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>* sink) {
+    const Index n = static_cast<Index>(ids_.size());
+    const Scalar margin = static_cast<Scalar>(options_.margin);
+    if (terms_) terms_->setZero(n);
+    Scalar sum(0);
+    Index count = 0, positive = 0;
+    for (Index a = 0; a < n; ++a) {
+      const std::size_t k = static_cast<std::size_t>(a);
+      // Anchors lacking a positive or a negative are skipped.
+      if (pos_j_[k] < 0 || neg_j_[k] < 0) continue;
+      const Scalar d_ap = order_distance_to_distance<Kind>(pos_d_[k]);
+      const Scalar d_an = order_distance_to_distance<Kind>(neg_d_[k]);
+      const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap, d_an, margin, options_.soft);
+      if (terms_) (*terms_)(a) = t.value;
+      sum += t.value;
+      ++count;
+      if (t.value > Scalar(0)) ++positive;
+      if (sink) {
+        sink->add(a, pos_j_[k], t.slope, d_ap);
+        sink->add(a, neg_j_[k], -t.slope, d_an);
+      }
+    }
+    return reduce<Scalar>(options_.reduction, sum, count, positive);
+  }
+
+ private:
+  const TripletOptions& options_;
+  Vector<Scalar>* terms_;
+  std::vector<std::int32_t> ids_;
+  std::vector<Scalar> pos_d_, neg_d_, masked_;
+  std::vector<std::int32_t> pos_j_, neg_j_;
+};
 
 struct BatchHardTripletLoss {
   static constexpr const char* name = "batch_hard_triplet_loss";
@@ -53,48 +160,8 @@ struct BatchHardTripletLoss {
     require_embeddings<Scalar>(name, "X", X);
     require_triplet_options(name, options, true, false);
     metric.check_rows(name, X);
-
-    const Index n = X.rows();
-    const Scalar margin = static_cast<Scalar>(options.margin);
-    if (terms) terms->setZero(n);
-    Scalar sum(0);
-    Index count = 0, positive = 0;
-    // Per anchor: its hardest positive and negative, then the term's slope
-    // into the two entries (the sparse gradient: two per row).
-    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-      for (Index a = D.first; a < D.end(); ++a) {
-        const Label own = labels(a);
-        const Scalar* row = D.row(a);
-        Index p = -1, q = -1;
-        Scalar d_ap = -std::numeric_limits<Scalar>::infinity();
-        Scalar d_an = std::numeric_limits<Scalar>::infinity();
-        for (Index j = 0; j < n; ++j) {
-          const Scalar d = row[j];
-          const bool negative = labels(j) != own;
-          // Strict comparisons keep the lowest index on ties; selects instead of
-          // branches, whose outcome the predictor cannot know.
-          const bool take_negative = negative & (d < d_an);
-          const bool take_positive = !negative & (j != a) & (d > d_ap);
-          d_an = take_negative ? d : d_an;
-          q = take_negative ? j : q;
-          d_ap = take_positive ? d : d_ap;
-          p = take_positive ? j : p;
-        }
-        if (p < 0 || q < 0) continue;
-        const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap, d_an, margin, options.soft);
-        if (terms) (*terms)(a) = t.value;
-        sum += t.value;
-        ++count;
-        if (t.value > Scalar(0)) ++positive;
-        if (dD) {
-          dD->add(a, p, t.slope);
-          dD->add(a, q, -t.slope);
-        }
-      }
-    };
-    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, count, positive); };
     return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     panel_loss<sparse_gradient>(panel, finish), grads);
+                                     BatchHardTiles<Scalar>(labels, options, terms), grads);
   }
 };
 

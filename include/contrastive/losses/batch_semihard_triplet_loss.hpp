@@ -34,7 +34,7 @@
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
-#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"

@@ -42,7 +42,7 @@
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
-#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/engine/rowwise.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/index_sets.hpp"
@@ -227,10 +227,117 @@ struct ContrastiveMinedLoss {
   }
 };
 
-// All pairs i < j of a batch: a two-pass loss. Pass 1 tallies the sums and
+// All pairs i < j of a batch, on symmetric tiles: pass 1 tallies the sums and
 // counts of both sides; the reduction weights (which may differ per side) are
-// known only then, so pass 2 writes each row's dL/dD once, recomputing the
-// row's hinges (cheaper than keeping them).
+// known only then, so pass 2 writes each pair's dL/dd once, recomputing the
+// pair's hinge (cheaper than keeping it).
+template <class Scalar>
+class BatchContrastiveTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool sparse_gradient = false;
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+  BatchContrastiveTiles(const LabelVector& labels, const ContrastiveOptions& o, Vector<Scalar>* terms)
+      : o_(o), term_(o), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()) {
+    if (terms_) terms_->resize(n_ * (n_ > 0 ? n_ - 1 : 0) / 2);
+    s_buf_.resize(256);
+    c_buf_.resize(256);
+    h_buf_.resize(256);
+  }
+
+  void tile(const DistanceTile<Scalar>& t) {
+    reserve(t.cols);
+    const Scalar scale = term_.scale;
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      // Terms in row-major upper-triangle order: pair (i, j) at i (2N - i - 1) / 2 + j - i - 1.
+      Scalar* T = terms_ ? terms_->data() + (i * (2 * n_ - i - 1)) / 2 + (t.j0 + c0 - i - 1) : c_buf_.data();
+      Scalar* S = s_buf_.data();
+      Scalar* H = h_buf_.data();
+      hinges(t, i, S, T);
+      {
+        Eigen::Map<Row> tv(T, m);
+        if (term_.squared) {
+          tv = (scale * tv) * tv;
+        } else {
+          tv = scale * tv;
+        }
+      }
+      // A term counts as positive when it is > 0 (as ContrastiveTally::add).
+      for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
+      const Eigen::Map<const Row> tm(T, m), sm(S, m), hm(H, m);
+      const Index same = static_cast<Index>(sm.sum());
+      tally_.sum[1] += (tm * sm).sum();
+      tally_.sum[0] += (tm * (Scalar(1) - sm)).sum();
+      tally_.count[1] += same;
+      tally_.count[0] += m - same;
+      const Index hits_pos = static_cast<Index>((hm * sm).sum());
+      tally_.positive[1] += hits_pos;
+      tally_.positive[0] += static_cast<Index>(hm.sum()) - hits_pos;
+    }
+  }
+
+  template <MetricKind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
+    const Scalar value = tally_.finish(o_, weight_);
+    return Reduced<Scalar>{value, Scalar(1)};
+  }
+
+  void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
+    reserve(t.cols);
+    const Scalar wp = weight_[1] * term_.scale, wn = -weight_[0] * term_.scale;
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      Scalar* S = s_buf_.data();
+      Scalar* C = c_buf_.data();
+      Scalar* H = h_buf_.data();
+      hinges(t, i, S, C);
+      const Eigen::Map<const Row> sv(S, m), cv(C, m);
+      Eigen::Map<Row> gv(W + (i - t.i0) * t.cols + c0, m);
+      if (term_.squared) {
+        gv = (sv * wp + (Scalar(1) - sv) * wn) * (Scalar(2) * cv);
+      } else {
+        for (Index j = 0; j < m; ++j) H[j] = C[j] > Scalar(0) ? Scalar(1) : Scalar(0);
+        gv = Eigen::Map<const Row>(H, m) * (sv * wp + (Scalar(1) - sv) * wn);
+      }
+    }
+  }
+
+ private:
+  void reserve(Index cols) {
+    if (static_cast<Index>(s_buf_.size()) >= cols) return;
+    s_buf_.resize(static_cast<std::size_t>(cols));
+    c_buf_.resize(static_cast<std::size_t>(cols));
+    h_buf_.resize(static_cast<std::size_t>(cols));
+  }
+
+  // The pairs of row i in tile t: S = same-label mask (0/1), C = the unscaled
+  // hinges. A simple loop GCC vectorises for the labels, Eigen for the rest.
+  // positive: d - pos_margin; negative: -(d - neg_margin) == neg_margin - d
+  // exactly: sim * pm + (1 - sim) * nm is exactly one margin and 2 sim - 1 is +-1.
+  void hinges(const DistanceTile<Scalar>& t, Index i, Scalar* S, Scalar* C) const {
+    const Index c0 = t.first_col(i), m = t.cols - c0;
+    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
+    const std::int32_t* lj = ids_.data() + t.j0 + c0;
+    for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
+    const Scalar pm = term_.pos_margin, nm = term_.neg_margin;
+    const Eigen::Map<const Row> sv(S, m), dv(t.row(i) + c0, m);
+    Eigen::Map<Row>(C, m) = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
+  }
+
+  const ContrastiveOptions& o_;
+  const ContrastiveTerm<Scalar> term_;
+  Vector<Scalar>* terms_;
+  std::vector<std::int32_t> ids_;
+  Index n_;
+  ContrastiveTally<Scalar> tally_;
+  Scalar weight_[2] = {Scalar(0), Scalar(0)};
+  std::vector<Scalar> s_buf_, c_buf_, h_buf_;
+};
+
 struct BatchContrastiveLoss {
   static constexpr const char* name = "batch_contrastive_loss";
   using Options = ContrastiveOptions;
@@ -241,86 +348,8 @@ struct BatchContrastiveLoss {
     require_embeddings<Scalar>(name, "X", X);
     validate_contrastive_options(name, o);
     metric.check_rows(name, X);
-    using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-    const Index n = X.rows();
-    const ContrastiveTerm<Scalar> term(o);
-    const Scalar pm = term.pos_margin, nm = term.neg_margin, scale = term.scale;
-    const bool squared = term.squared;
-    ContrastiveTally<Scalar> tally;
-    if (terms) terms->resize(n * (n > 0 ? n - 1 : 0) / 2);
-    const std::vector<std::int32_t> ids = dense_label_ids(labels);
-    const std::int32_t* id = ids.data();
-    // Per row: the terms, the same-label mask and the hit mask as 0/1 floats, written by
-    // branch-free vectorised passes; sums and counts are Eigen reductions over them
-    // (counts exact: 0/1 sums of a row shorter than 2^24).
-    Row t_buf(n), s_buf(n), h_buf(n);
-    // Pairs (i, j > i) of row i, m = n - i - 1 of them: S = same-label mask (0/1),
-    // C = the unscaled hinges. A simple loop GCC vectorises for the labels, Eigen
-    // for the rest. positive: d - pos_margin; negative: -(d - neg_margin) ==
-    // neg_margin - d exactly: sim * pm + (1 - sim) * nm is exactly one margin and
-    // 2 sim - 1 is +-1.
-    auto row_hinges = [&](const DistancePanel<Scalar>& D, Index i, Scalar* S, Scalar* C) {
-      const Index m = n - i - 1;
-      const std::int32_t li = id[i];
-      const std::int32_t* lj = id + i + 1;
-      for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
-      const Eigen::Map<const Row> sv(S, m), dv(D.row(i) + i + 1, m);
-      Eigen::Map<Row>(C, m) = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
-    };
-    // Upper triangle only (j > i): the backward counts each pair once for both rows.
-    auto tally_panel = [&](const DistancePanel<Scalar>& D, auto*) {
-      for (Index i = D.first; i < D.end() && i + 1 < n; ++i) {
-        const Index m = n - i - 1;
-        Scalar* T = terms ? terms->data() + (i * (2 * n - i - 1)) / 2 : t_buf.data();
-        Scalar* S = s_buf.data();
-        Scalar* H = h_buf.data();
-        row_hinges(D, i, S, T);
-        {
-          Eigen::Map<Row> tv(T, m);
-          if (squared) {
-            tv = (scale * tv) * tv;
-          } else {
-            tv = scale * tv;
-          }
-        }
-        // A term counts as positive when it is > 0 (as ContrastiveTally::add).
-        for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
-        const Eigen::Map<const Row> t(T, m), sm(S, m), hm(H, m);
-        const Index same = static_cast<Index>(sm.sum());
-        tally.sum[1] += (t * sm).sum();
-        tally.sum[0] += (t * (Scalar(1) - sm)).sum();
-        tally.count[1] += same;
-        tally.count[0] += m - same;
-        const Index hits_pos = static_cast<Index>((hm * sm).sum());
-        tally.positive[1] += hits_pos;
-        tally.positive[0] += static_cast<Index>(hm.sum()) - hits_pos;
-      }
-    };
-    Scalar weight[2] = {Scalar(0), Scalar(0)};
-    auto finish = [&] {
-      const Scalar value = tally.finish(o, weight);
-      return Reduced<Scalar>{value, Scalar(1)};
-    };
-    auto gradient_panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-      const Scalar wp = weight[1] * scale, wn = -weight[0] * scale;
-      for (Index i = D.first; i < D.end() && i + 1 < n; ++i) {
-        const Index m = n - i - 1;
-        Scalar* S = s_buf.data();
-        Scalar* C = t_buf.data();
-        Scalar* H = h_buf.data();
-        row_hinges(D, i, S, C);
-        const Eigen::Map<const Row> sv(S, m), cv(C, m);
-        Eigen::Map<Row> gv(dD->row(i) + i + 1, m);
-        if (squared) {
-          gv = (sv * wp + (Scalar(1) - sv) * wn) * (Scalar(2) * cv);
-        } else {
-          for (Index j = 0; j < m; ++j) H[j] = C[j] > Scalar(0) ? Scalar(1) : Scalar(0);
-          gv = Eigen::Map<const Row>(H, m) * (sv * wp + (Scalar(1) - sv) * wn);
-        }
-      }
-    };
-    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
-                                     two_pass_loss<dense_gradient>(tally_panel, finish, gradient_panel), grads);
+    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes, BatchContrastiveTiles<Scalar>(labels, o, terms),
+                                     grads);
   }
 };
 

@@ -37,7 +37,7 @@
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
-#include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/losses/detail/infonce_softmax.hpp"

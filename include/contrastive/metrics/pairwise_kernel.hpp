@@ -170,14 +170,34 @@ void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vecto
 // an ulp, breaking ties) and zero for denormals. Its double sqrt is exact, and
 // rounding an exact double square root to float is the correctly rounded float
 // square root, so float goes through double, still vectorised.
+// Eigen does not vectorise the float -> double cast, so float goes through a
+// small double buffer with plain conversion loops, which the compiler does.
 template <class ArrayExpr>
 void correctly_rounded_sqrt(ArrayExpr&& a) {
   using Scalar = typename std::decay_t<ArrayExpr>::Scalar;
   if constexpr (std::is_same<Scalar, float>::value) {
-    a = a.template cast<double>().sqrt().template cast<float>();
+    constexpr Index chunk = 64;
+    float* data = a.data();
+    const Index n = a.size();
+    double wide[chunk];
+    for (Index k0 = 0; k0 < n; k0 += chunk) {
+      const Index c = std::min(chunk, n - k0);
+      for (Index k = 0; k < c; ++k) wide[k] = static_cast<double>(data[k0 + k]);
+      Eigen::Map<Eigen::Array<double, Eigen::Dynamic, 1>> w(wide, c);
+      w = w.sqrt();
+      for (Index k = 0; k < c; ++k) data[k0 + k] = static_cast<float>(wide[k]);
+    }
   } else {
     a = a.sqrt();
   }
+}
+
+// Whether any entry of g is below fraction * (sx + sy): one vectorised
+// minimum (the sign of a rounded difference is exact) instead of any(), which
+// Eigen evaluates one coefficient at a time.
+template <class G, class SY, class Scalar>
+bool any_near_duplicate(const G& g, Scalar sx, const SY& sy, Scalar fraction) {
+  return g.size() > 0 && (g - fraction * (sx + sy)).minCoeff() < Scalar(0);
 }
 
 // Turns the Gram matrix G (in place) into distances for rows [0, N) x [0, M).
@@ -213,7 +233,7 @@ void gram_to_distances(const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& 
     // Squared distance of unit rows is 2 - 2 cos; for Cosine we keep 1 - cos = half of it.
     g = (sq_x(i) + sy - Scalar(2) * g).max(Scalar(0));
     // Flag near duplicates in a vectorised test first; the scalar scan runs only on rows that have one.
-    if ((g < fraction * (sq_x(i) + sy)).any()) {
+    if (any_near_duplicate(g, sq_x(i), sy, fraction)) {
       for (Index k = 0; k < len; ++k) {
         const Index j = j0 + k;
         if (g(k) < fraction * (sq_x(i) + sq_y(j))) {

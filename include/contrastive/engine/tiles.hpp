@@ -1,0 +1,326 @@
+// Symmetric tiles: the fast path for losses whose per-anchor state is a
+// reduction (max / min with their index, sums, counts) and whose gradient
+// weight of a pair is a function of that pair's distance and the final state.
+//
+// The upper triangle of the distance matrix is cut into B x B tiles; tile
+// (I, J), I <= J, is one X_I X_J^T product whose distances feed the rows of I
+// (by rows) and the rows of J (by columns) in one pass while the tile is in
+// cache. No N x N buffer: the distance and weight tiles are B x B, and all
+// tiles are kept for the second pass only while the triangle fits the workspace
+// (otherwise they are recomputed).
+//
+//   pass 1   loss.tile(t)                   row and column state
+//   finish   loss.finish<Kind>(sparse_sink) value, and the factor dX is scaled by;
+//                                           a sparse loss adds its entries here
+//   pass 2   loss.tile_gradient(t, W)       dense losses: W_ij = dL/dd_ij of the
+//                                           unordered pair (i < j), then
+//            dX_I += w X_I-rowsum - w X_J,   dX_J += w^T-rowsum X_J - w^T X_I
+//
+// Cost: half a Gram product forward (plus half again when tiles are
+// recomputed), one product backward for dense losses, O(N^2) fused passes.
+// A sparse loss may also ask for the metric's "order" distances (squared
+// Euclidean for Euclidean) when it only compares them, and convert the few it
+// keeps (order_distance_to_distance).
+#pragma once
+
+#include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/engine/panels.hpp"
+#include "contrastive/metrics/pairwise_kernel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+// Distances of rows [i0, i0 + rows) to rows [j0, j0 + cols), row-major. In a
+// diagonal tile (i0 == j0) only the entries right of the diagonal are pairs.
+template <class Scalar>
+struct DistanceTile {
+  Index i0 = 0, rows = 0, j0 = 0, cols = 0;
+  const Scalar* data = nullptr;
+  bool diagonal = false;
+
+  const Scalar* row(Index i) const { return data + (i - i0) * cols; }
+  // First local column of row i that is a pair (j > i in a diagonal tile).
+  Index first_col(Index i) const { return diagonal ? i - i0 + 1 : 0; }
+};
+
+// (anchor, column, dL/dd, d) entries of a sparse loss on tiles.
+template <class Scalar>
+struct TileSparseSink {
+  std::vector<GradientEntry<Scalar>> entries;
+  void add(Index i, Index j, Scalar g, Scalar d) {
+    if (g != Scalar(0)) entries.push_back(GradientEntry<Scalar>{i, j, g, d});
+  }
+};
+
+// The kernel whose distances a loss that only compares them may use instead.
+template <MetricKind Kind>
+constexpr MetricKind order_kind() {
+  return Kind == MetricKind::Euclidean ? MetricKind::SquaredEuclidean : Kind;
+}
+
+template <MetricKind Kind, class Scalar>
+Scalar order_distance_to_distance(Scalar s) {
+  if constexpr (Kind == MetricKind::Euclidean) {
+    return static_cast<Scalar>(std::sqrt(static_cast<double>(s)));
+  } else {
+    return s;
+  }
+}
+
+// The rows the tile products run on: the embeddings, or for Cosine their unit
+// rows (zero rows stay zero), with the squared norms the distances need.
+template <MetricKind Kind, class Scalar>
+class TileRows {
+ public:
+  explicit TileRows(const ConstRowRef<Scalar>& X) : X_(X) {
+    if constexpr (Kind == MetricKind::Cosine) {
+      normalize_rows<Scalar>(X, unit_, norm_);
+      sq_ = (norm_.array() > Scalar(0)).template cast<Scalar>();
+    } else {
+      sq_ = X.rowwise().squaredNorm();
+    }
+  }
+  TileRows(const TileRows&) = delete;
+  TileRows& operator=(const TileRows&) = delete;
+
+  // The rows of the products (unit rows for Cosine).
+  auto rows(Index first, Index count) const {
+    if constexpr (Kind == MetricKind::Cosine) {
+      return unit_.middleRows(first, count);
+    } else {
+      return X_.middleRows(first, count);
+    }
+  }
+  auto row(Index i) const { return rows(i, 1).row(0); }
+  const Vector<Scalar>& squared_norms() const { return sq_; }
+  const Vector<Scalar>& norms() const { return norm_; }
+  const RowMatrix<Scalar>& unit() const { return unit_; }
+  const ConstRowRef<Scalar>& X() const { return X_; }
+
+ private:
+  const ConstRowRef<Scalar>& X_;
+  RowMatrix<Scalar> unit_;
+  Vector<Scalar> norm_;
+  Vector<Scalar> sq_;
+};
+
+// Computes one tile of distances under kernel `Kind` into `out` (rows x cols)
+// and appends its near-duplicate pairs (global indices, i < j).
+template <MetricKind Kind, class Scalar, MetricKind RowsKind>
+void compute_tile(const TileRows<RowsKind, Scalar>& R, Index i0, Index rows, Index j0, Index cols, Scalar* out,
+                  std::vector<NearPair>& near) {
+  using Row = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
+  Eigen::Map<RowMatrix<Scalar>> G(out, rows, cols);
+  G.noalias() = R.rows(i0, rows) * R.rows(j0, cols).transpose();
+  const bool diagonal = i0 == j0;
+  const Vector<Scalar>& sq = R.squared_norms();
+  const Scalar fraction = near_duplicate_fraction<Scalar>();
+  for (Index r = 0; r < rows; ++r) {
+    const Index i = i0 + r;
+    const Index c0 = diagonal ? r + 1 : 0;
+    const Index len = cols - c0;
+    if (diagonal) G(r, r) = Kind == MetricKind::DotProduct ? -sq(i) : Scalar(0);
+    if (len <= 0) continue;
+    Eigen::Map<Row> g(out + r * cols + c0, len);
+    if constexpr (Kind == MetricKind::DotProduct) {
+      g = -g;
+      continue;
+    } else {
+      const auto sy = sq.segment(j0 + c0, len).transpose().array();
+      g = (sq(i) + sy - Scalar(2) * g).max(Scalar(0));
+      // Cancellation: recompute near duplicates from their difference.
+      if (any_near_duplicate(g, sq(i), sy, fraction)) {
+        for (Index k = 0; k < len; ++k) {
+          const Index j = j0 + c0 + k;
+          if (g(k) < fraction * (sq(i) + sq(j))) {
+            g(k) = (R.row(i) - R.row(j)).squaredNorm();
+            near.push_back(NearPair{i, j});
+          }
+        }
+      }
+      if constexpr (Kind == MetricKind::Euclidean) {
+        correctly_rounded_sqrt(g);
+      } else if constexpr (Kind == MetricKind::Cosine) {
+        g = (g * Scalar(0.5)).min(Scalar(2));
+        // Similarity with a zero vector is 0: distance 1.
+        if (sq(i) == Scalar(0)) {
+          g.setOnes();
+        } else {
+          for (Index k = 0; k < len; ++k) {
+            if (sq(j0 + c0 + k) == Scalar(0)) g(k) = Scalar(1);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class Loss, class = void>
+struct uses_symmetric_tiles : std::false_type {};
+template <class Loss>
+struct uses_symmetric_tiles<Loss, std::void_t<decltype(Loss::symmetric_tiles)>>
+    : std::integral_constant<bool, Loss::symmetric_tiles> {};
+
+template <class Loss, class = void>
+struct uses_order_distances : std::false_type {};
+template <class Loss>
+struct uses_order_distances<Loss, std::void_t<decltype(Loss::order_distances)>>
+    : std::integral_constant<bool, Loss::order_distances> {};
+
+// Tile side: at most 256 (a tile and its weights stay in L2), at most what
+// the workspace holds, at least 1.
+template <class Scalar>
+Index tile_side(std::size_t workspace_bytes, Index n) {
+  Index side = std::min<Index>(256, n);
+  while (side > 1 && static_cast<std::size_t>(side) * static_cast<std::size_t>(side) * 2 * sizeof(Scalar) >
+                         workspace_bytes) {
+    side /= 2;
+  }
+  return std::max<Index>(side, 1);
+}
+
+// dZ from one tile's pair weights W (dL/dd_ij of the unordered pairs, zero
+// elsewhere), consumed: W becomes the product-form weights.
+template <MetricKind Kind, class Scalar, MetricKind RowsKind>
+void tile_backward(const TileRows<RowsKind, Scalar>& R, const DistanceTile<Scalar>& t, Scalar* W_data,
+                   const std::vector<NearPair>& near, RowMatrix<Scalar>& dZ) {
+  using RowVec = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+  Eigen::Map<RowMatrix<Scalar>> W(W_data, t.rows, t.cols);
+  // Near pairs leave the product and are added from their difference.
+  for (const NearPair& p : near) {
+    const Index r = p.i - t.i0, c = p.j - t.j0;
+    const Scalar g = W(r, c);
+    W(r, c) = Scalar(0);
+    if (g == Scalar(0)) continue;
+    const RowVec diff = R.row(p.i) - R.row(p.j);
+    Scalar w = g;  // Cosine: d = |u - v|^2 / 2 on unit rows
+    if constexpr (Kind == MetricKind::Euclidean || Kind == MetricKind::SquaredEuclidean) {
+      w = difference_weight<Kind>(g, t.data[r * t.cols + c]);
+    }
+    dZ.row(p.i) += w * diff;
+    dZ.row(p.j) -= w * diff;
+  }
+  for (Index r = 0; r < t.rows; ++r) {
+    weight_row<Kind, Scalar>(W_data + r * t.cols, nullptr, t.data + r * t.cols, W_data + r * t.cols, t.cols);
+  }
+  if (t.diagonal) {
+    // The pair (i, j > i) belongs to both rows: make the diagonal tile's weights symmetric.
+    for (Index r = 0; r < t.rows; ++r) {
+      W(r, r) = Scalar(0);
+      for (Index c = r + 1; c < t.cols; ++c) W(c, r) = W(r, c);
+    }
+  }
+  const auto ZI = R.rows(t.i0, t.rows);
+  const auto ZJ = R.rows(t.j0, t.cols);
+  if constexpr (Kind == MetricKind::Cosine || Kind == MetricKind::DotProduct) {
+    dZ.middleRows(t.i0, t.rows).noalias() += W * ZJ;
+    if (!t.diagonal) dZ.middleRows(t.j0, t.cols).noalias() += W.transpose() * ZI;
+  } else {
+    if (t.diagonal) {
+      dZ.middleRows(t.i0, t.rows) += W.rowwise().sum().asDiagonal() * ZI;
+      dZ.middleRows(t.i0, t.rows).noalias() -= W * ZJ;
+    } else {
+      dZ.middleRows(t.i0, t.rows) += W.rowwise().sum().asDiagonal() * ZI;
+      dZ.middleRows(t.i0, t.rows).noalias() -= W * ZJ;
+      // Column sums as a sum of rows: contiguous, vectorised (colwise() on a
+      // row-major tile strides through memory one element at a time).
+      Eigen::Matrix<Scalar, 1, Eigen::Dynamic> col_sum = W.row(0);
+      for (Index r = 1; r < t.rows; ++r) col_sum += W.row(r);
+      dZ.middleRows(t.j0, t.cols) += col_sum.transpose().asDiagonal() * ZJ;
+      dZ.middleRows(t.j0, t.cols).noalias() -= W.transpose() * ZI;
+    }
+  }
+}
+
+// Runs a symmetric-tile loss over the rows Z under kernel `Kind`.
+template <MetricKind Kind, class Scalar, class Loss>
+Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t workspace_bytes, Loss& loss,
+                 RowMatrix<Scalar>* dZ) {
+  constexpr bool sparse = Loss::sparse_gradient;
+  constexpr MetricKind TileKind = uses_order_distances<Loss>::value ? order_kind<Kind>() : Kind;
+  const Index n = Z.rows();
+  // The same smallest workspace as the panels: one row of distances (and its gradient).
+  plan_panels<Scalar>(function, workspace_bytes, n, dZ && !sparse ? 2 : 1);
+  if (dZ) dZ->setZero(n, Z.cols());
+  if (n == 0) return loss.template finish<Kind>(static_cast<TileSparseSink<Scalar>*>(nullptr)).value;
+  const TileRows<Kind, Scalar> R(Z);
+  const Index side = tile_side<Scalar>(workspace_bytes, n);
+  const Index blocks = (n + side - 1) / side;
+  const std::size_t tile_count = static_cast<std::size_t>(blocks * (blocks + 1) / 2);
+  const std::size_t tile_bytes = static_cast<std::size_t>(side * side) * sizeof(Scalar);
+  const bool second_pass = dZ && !sparse;
+  // Keep every tile for pass 2 while the triangle (plus one weight tile) fits.
+  const bool keep = second_pass && (tile_count + 1) * tile_bytes <= workspace_bytes;
+  std::vector<Scalar> kept(keep ? tile_count * static_cast<std::size_t>(side * side) : 0);
+  std::vector<std::vector<NearPair>> kept_near(keep ? tile_count : 0);
+  std::vector<Scalar> buffer(static_cast<std::size_t>(side * side));
+  std::vector<Scalar> weights(second_pass ? static_cast<std::size_t>(side * side) : 0);
+  std::vector<NearPair> near;
+  TileSparseSink<Scalar> sink;
+
+  auto for_each_tile = [&](auto&& visit) {
+    std::size_t k = 0;
+    for (Index bi = 0; bi < blocks; ++bi) {
+      for (Index bj = bi; bj < blocks; ++bj, ++k) {
+        const Index i0 = bi * side, j0 = bj * side;
+        visit(k, i0, std::min(side, n - i0), j0, std::min(side, n - j0));
+      }
+    }
+  };
+
+  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols) {
+    Scalar* out = keep ? kept.data() + k * static_cast<std::size_t>(side * side) : buffer.data();
+    std::vector<NearPair>& tile_near = keep ? kept_near[k] : near;
+    tile_near.clear();
+    compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, out, tile_near);
+    const DistanceTile<Scalar> t{i0, rows, j0, cols, out, i0 == j0};
+    loss.tile(t);
+  });
+  const Reduced<Scalar> reduced = loss.template finish<Kind>((dZ && sparse) ? &sink : static_cast<TileSparseSink<Scalar>*>(nullptr));
+  if (!dZ) return reduced.value;
+
+  if constexpr (sparse) {
+    sparse_backward<Kind, Scalar>(sink.entries, Z, *dZ);
+  } else {
+    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols) {
+      const Scalar* tile = buffer.data();
+      const std::vector<NearPair>* tile_near = &near;
+      if (keep) {
+        tile = kept.data() + k * static_cast<std::size_t>(side * side);
+        tile_near = &kept_near[k];
+      } else {
+        near.clear();
+        compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, buffer.data(), near);
+      }
+      const DistanceTile<Scalar> t{i0, rows, j0, cols, tile, i0 == j0};
+      std::fill(weights.begin(), weights.begin() + rows * cols, Scalar(0));
+      loss.tile_gradient(t, weights.data());
+      tile_backward<Kind, Scalar>(R, t, weights.data(), *tile_near, *dZ);
+    });
+    if constexpr (Kind == MetricKind::Cosine) {
+      // dU -> dX: project each row onto its unit row's tangent space and divide by the norm.
+      for (Index i = 0; i < n; ++i) {
+        const Scalar norm = R.norms()(i);
+        if (norm > Scalar(0)) {
+          const auto u = R.unit().row(i);
+          dZ->row(i) = (dZ->row(i) - u.dot(dZ->row(i)) * u) / norm;
+        } else {
+          dZ->row(i).setZero();
+        }
+      }
+    }
+  }
+  *dZ *= reduced.weight;
+  return reduced.value;
+}
+
+}  // namespace detail
+}  // namespace contrastive
