@@ -232,7 +232,12 @@ Scalar run_panels(const char* function, const ConstRowRef<Scalar>& Z, std::size_
   SparseGradientSink<Scalar> sparse;
 
   auto forward_of = [&](Index first, Index rows) {
-    if (plan.whole_matrix) return pairwise_forward<Kind, Scalar>(Z, Z, true);
+    if (plan.whole_matrix) {
+      PairwiseForward<Scalar> f = pairwise_forward<Kind, Scalar>(Z, Z, true);
+      // The own column is 0 under every kernel (DotProduct's kernel keeps -|x|^2 there).
+      if constexpr (Kind == MetricKind::DotProduct) f.distances.diagonal().setZero();
+      return f;
+    }
     PairwiseForward<Scalar> f = pairwise_forward<Kind, Scalar>(Z.middleRows(first, rows), Z, false);
     // A row's distance to itself is exactly 0 (a zero row's Cosine distance to itself too).
     for (Index r = 0; r < rows; ++r) f.distances(r, first + r) = Scalar(0);

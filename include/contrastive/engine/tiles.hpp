@@ -127,7 +127,7 @@ void compute_tile(const TileRows<RowsKind, Scalar>& R, Index i0, Index rows, Ind
     const Index i = i0 + r;
     const Index c0 = diagonal ? r + 1 : 0;
     const Index len = cols - c0;
-    if (diagonal) G(r, r) = Kind == MetricKind::DotProduct ? -sq(i) : Scalar(0);
+    if (diagonal) G(r, r) = Scalar(0);  // the own column, which no loss reads
     if (len <= 0) continue;
     Eigen::Map<Row> g(out + r * cols + c0, len);
     if constexpr (Kind == MetricKind::DotProduct) {
@@ -168,6 +168,14 @@ struct uses_symmetric_tiles : std::false_type {};
 template <class Loss>
 struct uses_symmetric_tiles<Loss, std::void_t<decltype(Loss::symmetric_tiles)>>
     : std::integral_constant<bool, Loss::symmetric_tiles> {};
+
+// A dense loss whose pair weights are known in pass 1 up to the final scalar
+// factor (a mean's divisor): its backward runs tile by tile in pass 1.
+template <class Loss, class = void>
+struct is_single_pass : std::false_type {};
+template <class Loss>
+struct is_single_pass<Loss, std::void_t<decltype(Loss::single_pass)>>
+    : std::integral_constant<bool, Loss::single_pass> {};
 
 template <class Loss, class = void>
 struct uses_order_distances : std::false_type {};
@@ -256,13 +264,14 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   const Index blocks = (n + side - 1) / side;
   const std::size_t tile_count = static_cast<std::size_t>(blocks * (blocks + 1) / 2);
   const std::size_t tile_bytes = static_cast<std::size_t>(side * side) * sizeof(Scalar);
-  const bool second_pass = dZ && !sparse;
+  constexpr bool single_pass = is_single_pass<Loss>::value;
+  const bool second_pass = dZ && !sparse && !single_pass;
   // Keep every tile for pass 2 while the triangle (plus one weight tile) fits.
   const bool keep = second_pass && (tile_count + 1) * tile_bytes <= workspace_bytes;
   std::vector<Scalar> kept(keep ? tile_count * static_cast<std::size_t>(side * side) : 0);
   std::vector<std::vector<NearPair>> kept_near(keep ? tile_count : 0);
   std::vector<Scalar> buffer(static_cast<std::size_t>(side * side));
-  std::vector<Scalar> weights(second_pass ? static_cast<std::size_t>(side * side) : 0);
+  std::vector<Scalar> weights(dZ && !sparse ? static_cast<std::size_t>(side * side) : 0);
   std::vector<NearPair> near;
   TileSparseSink<Scalar> sink;
 
@@ -283,13 +292,20 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
     compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, out, tile_near);
     const DistanceTile<Scalar> t{i0, rows, j0, cols, out, i0 == j0};
     loss.tile(t);
+    if constexpr (single_pass) {
+      if (dZ) {
+        std::fill(weights.begin(), weights.begin() + rows * cols, Scalar(0));
+        loss.tile_gradient(t, weights.data());
+        tile_backward<Kind, Scalar>(R, t, weights.data(), tile_near, *dZ);
+      }
+    }
   });
   const Reduced<Scalar> reduced = loss.template finish<Kind>((dZ && sparse) ? &sink : static_cast<TileSparseSink<Scalar>*>(nullptr));
   if (!dZ) return reduced.value;
 
   if constexpr (sparse) {
     sparse_backward<Kind, Scalar>(sink.entries, Z, *dZ);
-  } else {
+  } else if constexpr (!single_pass) {
     for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols) {
       const Scalar* tile = buffer.data();
       const std::vector<NearPair>* tile_near = &near;
@@ -305,6 +321,8 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
       loss.tile_gradient(t, weights.data());
       tile_backward<Kind, Scalar>(R, t, weights.data(), *tile_near, *dZ);
     });
+  }
+  if constexpr (!sparse) {
     if constexpr (Kind == MetricKind::Cosine) {
       // dU -> dX: project each row onto its unit row's tangent space and divide by the norm.
       for (Index i = 0; i < n; ++i) {

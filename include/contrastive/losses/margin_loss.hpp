@@ -116,6 +116,205 @@ Index margin_beta_count_of(const First& first, const Rest&... rest) {
   }
 }
 
+// Ordered pairs on symmetric tiles: the unordered pair (i, j) of a tile gives
+// anchor i's term and anchor j's term from one distance. Per anchor, the
+// sums of its positive and negative terms and their hit counts (0/1 sums,
+// exact below 2^24 pairs per anchor) are kept; the reduction and the beta
+// gradient come from them at the end. The pair weights are known in pass 1
+// up to the reduction's factor: one pass.
+template <class Scalar>
+class MarginTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool sparse_gradient = false;
+  static constexpr bool single_pass = true;
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+  MarginTiles(const LabelVector& labels, const MarginOptions& o, Vector<Scalar>* terms)
+      : o_(o), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()) {
+    per_class_ = o.class_beta.size() != 0;
+    const Index n_beta = margin_beta_count(o);
+    betas_ = per_class_ ? Vector<Scalar>(o.class_beta.template cast<Scalar>())
+                        : Vector<Scalar>::Constant(1, static_cast<Scalar>(o.beta));
+    uses_ = Vector<Scalar>::Zero(n_beta);
+    if (terms_) terms_->setZero(n_ * (n_ > 0 ? n_ - 1 : 0));
+    // Per anchor: its class sizes, beta, and weights (PML's triplet weighting or 1).
+    std::vector<Index> class_size(ids_.empty() ? 0 : static_cast<std::size_t>(*std::max_element(ids_.begin(), ids_.end()) + 1), 0);
+    for (const std::int32_t id : ids_) ++class_size[static_cast<std::size_t>(id)];
+    const std::size_t n = static_cast<std::size_t>(n_);
+    beta_of_.resize(n);
+    class_of_.resize(n);
+    wpos_.resize(n);
+    wneg_.resize(n);
+    fpos_.resize(n);
+    fneg_.resize(n);
+    for (std::size_t a = 0; a < n; ++a) {
+      const Index n_pos = class_size[static_cast<std::size_t>(ids_[a])] - 1;  // the anchor is no pair
+      const Index n_neg = n_ - 1 - n_pos;
+      const Index c = per_class_ ? static_cast<Index>(labels(static_cast<Index>(a))) : 0;
+      class_of_[a] = c;
+      beta_of_[a] = betas_(c);
+      uses_(c) += static_cast<Scalar>(o.triplet_weights ? n_pos * n_neg : n_ - 1);
+      wpos_[a] = o.triplet_weights ? n_neg : 1;
+      wneg_[a] = o.triplet_weights ? n_pos : 1;
+      fpos_[a] = static_cast<Scalar>(wpos_[a]);
+      fneg_[a] = -static_cast<Scalar>(wneg_[a]);
+      count_ += wpos_[a] * n_pos + wneg_[a] * n_neg;
+    }
+    for (Row* r : {&t_pos_, &t_neg_, &h_pos_, &h_neg_}) r->setZero(n_);
+  }
+
+  void tile(const DistanceTile<Scalar>& t) {
+    reserve(t.cols);
+    if (terms_) column_terms_.resize(static_cast<std::size_t>(t.rows * t.cols));
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      Scalar* S = s_.data();
+      Scalar* Ti = ti_.data();
+      Scalar* Tj = per_class_ ? tj_.data() : ti_.data();
+      Scalar* Hi = hi_.data();
+      Scalar* Hj = per_class_ ? hj_.data() : hi_.data();
+      terms_of_pair(t, i, S, Ti, Tj);
+      for (Index c = 0; c < m; ++c) Hi[c] = Ti[c] > Scalar(0) ? Scalar(1) : Scalar(0);
+      if (per_class_) {
+        for (Index c = 0; c < m; ++c) Hj[c] = Tj[c] > Scalar(0) ? Scalar(1) : Scalar(0);
+      }
+      const Eigen::Map<const Row> sm(S, m), ti(Ti, m), tj(Tj, m), hi(Hi, m), hj(Hj, m);
+      // Anchor i: row sums. Anchors j: elementwise.
+      const Scalar t_all = ti.sum(), t_same = ti.matrix().dot(sm.matrix());
+      const Scalar h_all = hi.sum(), h_same = hi.matrix().dot(sm.matrix());
+      t_pos_(i) += t_same;
+      t_neg_(i) += t_all - t_same;
+      h_pos_(i) += h_same;
+      h_neg_(i) += h_all - h_same;
+      t_pos_.segment(j0, m) += tj * sm;
+      t_neg_.segment(j0, m) += tj - tj * sm;
+      h_pos_.segment(j0, m) += hj * sm;
+      h_neg_.segment(j0, m) += hj - hj * sm;
+      if (terms_ && n_ > 1) {
+        // Row-major over ordered pairs (a, b != a): (i, j > i) at i (N-1) + j - 1 here;
+        // (j, i) at j (N-1) + i is contiguous in i, so it waits in a tile buffer.
+        std::copy(Ti, Ti + m, terms_->data() + i * (n_ - 1) + j0 - 1);
+        Scalar* column = column_terms_.data() + (i - t.i0);
+        for (Index c = 0; c < m; ++c) column[(c0 + c) * t.rows] = Tj[c];
+      }
+    }
+    if (terms_ && n_ > 1) {
+      for (Index c = 0; c < t.cols; ++c) {
+        const Index j = t.j0 + c;
+        const Index count = t.diagonal ? c : t.rows;  // rows i < j of a diagonal tile
+        const Scalar* column = column_terms_.data() + c * t.rows;
+        std::copy(column, column + count, terms_->data() + j * (n_ - 1) + t.i0);
+      }
+    }
+  }
+
+  void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
+    reserve(t.cols);
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      Scalar* S = s_.data();
+      Scalar* Ti = ti_.data();
+      Scalar* Tj = per_class_ ? tj_.data() : ti_.data();
+      terms_of_pair(t, i, S, Ti, Tj);
+      const std::size_t k = static_cast<std::size_t>(i);
+      const Scalar fp = fpos_[k], fn = fneg_[k];
+      const Scalar* fpj = fpos_.data() + j0;
+      const Scalar* fnj = fneg_.data() + j0;
+      Scalar* g = W + (i - t.i0) * t.cols + c0;
+      // d term / d d: +weight on a positive pair's active hinge, -weight on a negative's.
+      for (Index c = 0; c < m; ++c) {
+        const bool similar = S[c] > Scalar(0);
+        const Scalar gi = Ti[c] > Scalar(0) ? (similar ? fp : fn) : Scalar(0);
+        const Scalar gj = Tj[c] > Scalar(0) ? (similar ? fpj[c] : fnj[c]) : Scalar(0);
+        g[c] = gi + gj;
+      }
+    }
+  }
+
+  template <MetricKind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
+    Scalar sum(0);
+    Index positive = 0;
+    Eigen::Matrix<Index, Eigen::Dynamic, 1> beta_slope = Eigen::Matrix<Index, Eigen::Dynamic, 1>::Zero(betas_.size());
+    for (Index a = 0; a < n_; ++a) {
+      const std::size_t k = static_cast<std::size_t>(a);
+      sum += o_.triplet_weights ? fpos_[k] * t_pos_(a) + static_cast<Scalar>(wneg_[k]) * t_neg_(a)
+                                : t_pos_(a) + t_neg_(a);
+      const Index pos_hits = static_cast<Index>(h_pos_(a)), neg_hits = static_cast<Index>(h_neg_(a));
+      positive += wpos_[k] * pos_hits + wneg_[k] * neg_hits;
+      beta_slope(class_of_[k]) -= wpos_[k] * pos_hits - wneg_[k] * neg_hits;
+    }
+    const Reduced<Scalar> r = reduce<Scalar>(o_.reduction, sum, count_, positive);
+    value_ = r.value;
+    beta_grad_ = beta_slope.template cast<Scalar>() * r.weight;
+    const Scalar nu = static_cast<Scalar>(o_.nu);
+    if (count_ > 0 && nu != Scalar(0)) {
+      if (per_class_) {
+        value_ += nu * r.weight * uses_.dot(betas_);
+        beta_grad_ += nu * r.weight * uses_;
+      } else {
+        value_ += nu * betas_(0);
+        beta_grad_(0) += nu;
+      }
+    }
+    return Reduced<Scalar>{value_, r.weight};
+  }
+
+  const Vector<Scalar>& beta_grad() const { return beta_grad_; }
+
+ private:
+  void reserve(Index cols) {
+    if (static_cast<Index>(s_.size()) >= cols) return;
+    for (std::vector<Scalar>* v : {&s_, &ti_, &tj_, &hi_, &hj_}) v->resize(static_cast<std::size_t>(cols));
+  }
+
+  // The pairs of row i in tile t: S = same-label mask (0/1); Ti = anchor i's
+  // terms, Tj = the column anchors' terms (the same buffer when beta is scalar).
+  // positive pair: (d - beta) + alpha; negative: -(d - beta) + alpha == (beta - d) + alpha exactly.
+  void terms_of_pair(const DistanceTile<Scalar>& t, Index i, Scalar* S, Scalar* Ti, Scalar* Tj) const {
+    const Index c0 = t.first_col(i), m = t.cols - c0;
+    const Index j0 = t.j0 + c0;
+    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
+    const std::int32_t* lj = ids_.data() + j0;
+    const Scalar* d = t.row(i) + c0;
+    const Scalar alpha = static_cast<Scalar>(o_.alpha);
+    const Scalar bi = beta_of_[static_cast<std::size_t>(i)];
+    for (Index c = 0; c < m; ++c) {
+      const bool similar = lj[c] == li;
+      S[c] = similar ? Scalar(1) : Scalar(0);
+      const Scalar x = d[c] - bi;
+      const Scalar h = (similar ? x : -x) + alpha;
+      Ti[c] = h > Scalar(0) ? h : Scalar(0);
+    }
+    if (Tj == Ti) return;
+    const Scalar* bj = beta_of_.data() + j0;
+    for (Index c = 0; c < m; ++c) {
+      const bool similar = S[c] > Scalar(0);
+      const Scalar x = d[c] - bj[c];
+      const Scalar h = (similar ? x : -x) + alpha;
+      Tj[c] = h > Scalar(0) ? h : Scalar(0);
+    }
+  }
+
+  const MarginOptions& o_;
+  Vector<Scalar>* terms_;
+  std::vector<std::int32_t> ids_;
+  Index n_;
+  bool per_class_ = false;
+  Vector<Scalar> betas_, uses_, beta_grad_;
+  std::vector<Scalar> beta_of_, fpos_, fneg_;
+  std::vector<Index> class_of_, wpos_, wneg_;
+  Index count_ = 0;
+  Row t_pos_, t_neg_, h_pos_, h_neg_;
+  std::vector<Scalar> s_, ti_, tj_, hi_, hj_, column_terms_;
+  Scalar value_ = Scalar(0);
+};
+
 struct MarginLoss {
   static constexpr const char* name = "margin_loss";
   using Options = MarginOptions;
@@ -124,108 +323,13 @@ struct MarginLoss {
   template <class Scalar, class Metric>
   static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
                      const MarginOptions& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  require_embeddings<Scalar>(name, "X", X);
-  validate_margin_options(name, o, labels);
-  metric.check_rows(name, X);
-  const bool per_class = o.class_beta.size() != 0;
-  const Index n_beta = margin_beta_count(o);
-  const Vector<Scalar> betas = per_class ? Vector<Scalar>(o.class_beta.template cast<Scalar>())
-                                         : Vector<Scalar>::Constant(1, static_cast<Scalar>(o.beta));
-  const Scalar alpha = static_cast<Scalar>(o.alpha);
-  const Scalar nu = static_cast<Scalar>(o.nu);
-
-    const Index n = X.rows();
-    const std::vector<std::int32_t> ids = dense_label_ids(labels);
-    const std::int32_t* id = ids.data();
-    // Per beta: weighted sum of the hinge slopes d term / d beta (integer: the
-    // slopes are +-weights), and the uses for the regulariser.
-    Eigen::Matrix<Index, Eigen::Dynamic, 1> beta_slope = Eigen::Matrix<Index, Eigen::Dynamic, 1>::Zero(n_beta);
-    Vector<Scalar> uses = Vector<Scalar>::Zero(n_beta);
-    if (terms) terms->resize(n * (n > 0 ? n - 1 : 0));
-    // One row of terms, and of the same-label mask (1/0), per anchor: no per-pair work
-    // beyond one branch-free vectorisable loop.
-    Eigen::Array<Scalar, Eigen::Dynamic, 1> t_row(n), s_row(n), h_row(n);
-    Scalar* T = t_row.data();
-    Scalar* S = s_row.data();
-    Scalar* H = h_row.data();
-    Scalar sum = Scalar(0);
-    Index count = 0;
-    Index positive = 0;
-  auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-    for (Index a = D.first; a < D.end(); ++a) {
-      const std::int32_t ia = id[a];
-      std::int32_t same_all = 0;
-      for (Index b = 0; b < n; ++b) same_all += id[b] == ia ? 1 : 0;
-      const Index n_pos = same_all - 1;  // the anchor itself is not a pair
-      const Index n_neg = n - 1 - n_pos;
-      const Index c = per_class ? static_cast<Index>(labels(a)) : 0;
-      const Scalar beta = betas(c);
-      uses(c) += static_cast<Scalar>(o.triplet_weights ? n_pos * n_neg : n - 1);
-      const Index wpos = o.triplet_weights ? n_neg : 1;
-      const Index wneg = o.triplet_weights ? n_pos : 1;
-      const Scalar fpos = static_cast<Scalar>(wpos);
-      const Scalar fneg = -static_cast<Scalar>(wneg);
-      const Scalar* d = D.row(a);
-      Scalar* g = dD ? dD->row(a) : nullptr;
-      // positive pair: (d - beta) + alpha; negative: -(d - beta) + alpha == (beta - d) + alpha exactly.
-      // Plain float selects only (no integer or boolean reductions) so the loop vectorises;
-      // the hit counts are sums of 0/1 floats, exact for any row length below 2^24.
-      for (Index b = 0; b < n; ++b) {
-        const bool similar = id[b] == ia;
-        const Scalar x = d[b] - beta;
-        const Scalar h = (similar ? x : -x) + alpha;
-        const Scalar t = h > Scalar(0) ? h : Scalar(0);
-        T[b] = t;
-        S[b] = similar ? Scalar(1) : Scalar(0);
-        H[b] = t > Scalar(0) ? Scalar(1) : Scalar(0);
-      }
-      // The diagonal (a, a) is no pair.
-      T[a] = Scalar(0);
-      S[a] = Scalar(0);
-      H[a] = Scalar(0);
-      if (g) {
-        for (Index b = 0; b < n; ++b) g[b] = H[b] * (S[b] > Scalar(0) ? fpos : fneg);
-      }
-      const Index all_hits = static_cast<Index>(h_row.sum());
-      const Index pos_hits = static_cast<Index>((h_row * s_row).sum());
-      const Index neg_hits = all_hits - pos_hits;
-      if (terms && n > 1) {
-        Scalar* out = terms->data() + a * (n - 1);
-        std::copy(T, T + a, out);
-        std::copy(T + a + 1, T + n, out + a);
-      }
-      if (o.triplet_weights) {
-        const Scalar sp = (t_row * s_row).sum();
-        const Scalar sn = (t_row * (Scalar(1) - s_row)).sum();
-        sum += fpos * sp + static_cast<Scalar>(wneg) * sn;
-      } else {
-        sum += t_row.sum();
-      }
-      count += wpos * n_pos + wneg * n_neg;
-      positive += wpos * pos_hits + wneg * neg_hits;
-      beta_slope(c) -= wpos * pos_hits - wneg * neg_hits;
-    }
-  };
-  Scalar value(0);
-  Vector<Scalar> gbeta;
-  auto finish = [&] {
-    const Reduced<Scalar> r = reduce<Scalar>(o.reduction, sum, count, positive);
-    value = r.value;
-    gbeta = beta_slope.template cast<Scalar>() * r.weight;
-    if (count > 0 && nu != Scalar(0)) {
-      if (per_class) {
-        value += nu * r.weight * uses.dot(betas);
-        gbeta += nu * r.weight * uses;
-      } else {
-        value += nu * betas(0);
-        gbeta(0) += nu;
-      }
-    }
-    return Reduced<Scalar>{value, r.weight};
-  };
-  run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes, panel_loss<dense_gradient>(panel, finish), grads);
-  if (grads) grads->push_back(RowMatrix<Scalar>(gbeta));
-  return value;
+    require_embeddings<Scalar>(name, "X", X);
+    validate_margin_options(name, o, labels);
+    metric.check_rows(name, X);
+    MarginTiles<Scalar> loss(labels, o, terms);
+    const Scalar value = run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes, loss, grads);
+    if (grads) grads->push_back(RowMatrix<Scalar>(loss.beta_grad()));
+    return value;
   }
 };
 
