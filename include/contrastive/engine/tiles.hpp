@@ -163,6 +163,20 @@ void compute_tile(const TileRows<RowsKind, Scalar>& R, Index i0, Index rows, Ind
   }
 }
 
+// Where a loss's terms are one per pair, the full result carries them only
+// while they fit the workspace (they are O(N^2) memory): `terms` itself, sized
+// for `count` terms, or null with `terms` emptied.
+template <class Scalar>
+Vector<Scalar>* pair_terms_within(Vector<Scalar>* terms, Index count, std::size_t workspace_bytes) {
+  if (!terms) return nullptr;
+  if (static_cast<std::size_t>(count) * sizeof(Scalar) > workspace_bytes) {
+    terms->resize(0);
+    return nullptr;
+  }
+  terms->setZero(count);
+  return terms;
+}
+
 template <class Loss, class = void>
 struct uses_symmetric_tiles : std::false_type {};
 template <class Loss>

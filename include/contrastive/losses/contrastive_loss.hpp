@@ -17,7 +17,8 @@
 //       grad = {dX}; terms: one per pair, in the order of `pairs`.
 //   batch_contrastive_loss<Metric>(X, labels, options)   every pair i < j, equal labels = positive.
 //       grad = {dX}; terms: the N(N-1)/2 pairs in row-major upper-triangle order
-//       (0,1), (0,2), ..., (0,N-1), (1,2), ...
+//       (0,1), (0,2), ..., (0,N-1), (1,2), ..., while they fit options.workspace_bytes;
+//       beyond it terms is empty (per-pair terms are O(N^2) memory).
 //
 // Options (ContrastiveOptions): pos_margin (0) <= neg_margin (1), both >= 0;
 // squared (false); reduction (Mean); average_separately (false); scale (1, > 0).
@@ -239,8 +240,8 @@ class BatchContrastiveTiles {
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
   BatchContrastiveTiles(const LabelVector& labels, const ContrastiveOptions& o, Vector<Scalar>* terms)
-      : o_(o), term_(o), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()) {
-    if (terms_) terms_->resize(n_ * (n_ > 0 ? n_ - 1 : 0) / 2);
+      : o_(o), term_(o), terms_(pair_terms_within<Scalar>(terms, labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0) / 2, o.workspace_bytes)),
+        ids_(dense_label_ids(labels)), n_(labels.size()) {
     s_buf_.resize(256);
     c_buf_.resize(256);
     h_buf_.resize(256);

@@ -23,7 +23,8 @@
 // Mean divides by the weighted count of all terms; Sum divides by 1.
 //
 // Result: MarginLossResult<Scalar>: value, grad = {dX}, terms = the unweighted
-// loss of every ordered pair (a, b), a != b, in row-major order (N(N-1) terms),
+// loss of every ordered pair (a, b), a != b, in row-major order (N(N-1) terms,
+// while they fit options.workspace_bytes; beyond it terms is empty),
 // beta_grad = dL/dbeta: length 1 for a scalar beta, else class_beta.size().
 //
 // Reproducing pytorch-metric-learning MarginLoss(margin=alpha, nu, beta,
@@ -131,13 +132,14 @@ class MarginTiles {
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
   MarginTiles(const LabelVector& labels, const MarginOptions& o, Vector<Scalar>* terms)
-      : o_(o), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()) {
+      : o_(o),
+        terms_(pair_terms_within<Scalar>(terms, labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0), o.workspace_bytes)),
+        ids_(dense_label_ids(labels)), n_(labels.size()) {
     per_class_ = o.class_beta.size() != 0;
     const Index n_beta = margin_beta_count(o);
     betas_ = per_class_ ? Vector<Scalar>(o.class_beta.template cast<Scalar>())
                         : Vector<Scalar>::Constant(1, static_cast<Scalar>(o.beta));
     uses_ = Vector<Scalar>::Zero(n_beta);
-    if (terms_) terms_->setZero(n_ * (n_ > 0 ? n_ - 1 : 0));
     // Per anchor: its class sizes, beta, and weights (PML's triplet weighting or 1).
     std::vector<Index> class_size(ids_.empty() ? 0 : static_cast<std::size_t>(*std::max_element(ids_.begin(), ids_.end()) + 1), 0);
     for (const std::int32_t id : ids_) ++class_size[static_cast<std::size_t>(id)];

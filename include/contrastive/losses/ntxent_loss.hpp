@@ -44,12 +44,18 @@
 #include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/losses/detail/infonce_softmax.hpp"
+#include "contrastive/losses/detail/online_softmin.hpp"
 #include "contrastive/metrics/cosine.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <utility>
+#include <vector>
 
 namespace contrastive {
 
@@ -61,8 +67,133 @@ struct NTXentOptions {
 
 namespace detail {
 
-// The labelled NT-Xent: one term per ordered positive pair, anchor-major,
-// positives in row order. The two-view form runs it on [view1; view2].
+// The labelled NT-Xent on symmetric tiles: one term per ordered positive pair,
+// anchor-major, positives in row order. Pass 1: per anchor, the online
+// softmin over its negatives, and the distance of each positive pair
+// (O(sum of class sizes squared) memory). finish(): the terms
+//   term_ap = softplus(log S_a - (shift_a - d_ap) / t)
+// and their sigmoids sigma_ap = 1 - exp(-term_ap). Pass 2: the pair weights,
+// positives sigma_ap / t (from either side), negatives
+// -(sum_p sigma_ap) exp((shift_a - d) / t) / (t S_a) from either side.
+template <class Scalar>
+class NTXentTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool sparse_gradient = false;
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+  NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions& options, Vector<Scalar>* terms)
+      : options_(options), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+        inv_t_(inv_t), softmin_(labels.size(), inv_t) {
+    const std::size_t n = static_cast<std::size_t>(n_);
+    rank_.resize(n);
+    offset_.resize(n + 1, 0);
+    for (Index i = 0; i < n_; ++i) {
+      const Index* cls = groups_.class_of(i);
+      for (Index k = 0; k < groups_.class_size(i); ++k) {
+        if (cls[k] == i) rank_[static_cast<std::size_t>(i)] = k;
+      }
+      offset_[static_cast<std::size_t>(i) + 1] = offset_[static_cast<std::size_t>(i)] + groups_.class_size(i) - 1;
+    }
+    positive_d_.assign(static_cast<std::size_t>(offset_[n]), Scalar(0));
+    sigma_.assign(static_cast<std::size_t>(offset_[n]), Scalar(0));
+    if (terms_) terms_->resize(offset_[n]);
+  }
+
+  void tile(const DistanceTile<Scalar>& t) {
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      const Scalar* keep = negative_mask(i, j0, m);
+      softmin_.add_row(i, d, keep, m);
+      softmin_.add_columns(j0, d, keep, m);
+      for_positives(i, j0, m, [&](Index p) {
+        const Scalar v = d[p - j0];
+        positive_d_[slot(i, p)] = v;
+        positive_d_[slot(p, i)] = v;
+      });
+    }
+  }
+
+  template <MetricKind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
+    Scalar sum(0);
+    Index positive_terms = 0;
+    weight_.setZero(n_);
+    for (Index i = 0; i < n_; ++i) {
+      const Scalar S = softmin_.sum()(i);
+      const Scalar log_s = S > Scalar(0) ? std::log(S) : Scalar(0);
+      Scalar sigma_sum(0);
+      for (Index k = offset_[static_cast<std::size_t>(i)]; k < offset_[static_cast<std::size_t>(i) + 1]; ++k) {
+        const std::size_t u = static_cast<std::size_t>(k);
+        // term = log(exp(a) + S) - a = softplus(log S - a), a = s_ip - largest negative logit.
+        const Scalar value = S > Scalar(0) ? softplus<Scalar>(log_s - (softmin_.shift()(i) - positive_d_[u]) * inv_t_)
+                                           : Scalar(0);
+        if (terms_) (*terms_)(k) = value;
+        sum += value;
+        if (value > Scalar(0)) ++positive_terms;
+        const bool counted = options_.reduction != Reduction::MeanNonZero || value > Scalar(0);
+        sigma_[u] = counted ? -std::expm1(-value) : Scalar(0);
+        sigma_sum += sigma_[u];
+      }
+      if (S > Scalar(0)) weight_(i) = -sigma_sum * inv_t_ / S;
+    }
+    return reduce<Scalar>(options_.reduction, sum, offset_.back(), positive_terms);
+  }
+
+  void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Eigen::Map<const Row> dv(t.row(i) + c0, m);
+      const Eigen::Map<const Row> kv(negative_mask(i, j0, m), m);
+      Scalar* row = W + (i - t.i0) * t.cols + c0;
+      Eigen::Map<Row> g(row, m);
+      g = kv * (weight_(i) * softmin_.row_exp(i, dv) + weight_.segment(j0, m) * softmin_.column_exp(j0, dv));
+      for_positives(i, j0, m, [&](Index p) { row[p - j0] = (sigma_[slot(i, p)] + sigma_[slot(p, i)]) * inv_t_; });
+    }
+  }
+
+ private:
+  // Where anchor a's positive p sits among a's terms.
+  std::size_t slot(Index a, Index p) const {
+    const Index rp = rank_[static_cast<std::size_t>(p)], ra = rank_[static_cast<std::size_t>(a)];
+    return static_cast<std::size_t>(offset_[static_cast<std::size_t>(a)] + rp - (rp > ra ? 1 : 0));
+  }
+
+  // Calls f(p) for the positives p of i in columns [j0, j0 + m), in row order.
+  template <class F>
+  void for_positives(Index i, Index j0, Index m, F&& f) const {
+    const Index* cls = groups_.class_of(i);
+    const Index* end = cls + groups_.class_size(i);
+    for (const Index* p = std::lower_bound(cls, end, j0); p != end && *p < j0 + m; ++p) {
+      if (*p != i) f(*p);
+    }
+  }
+
+  const Scalar* negative_mask(Index i, Index j0, Index m) {
+    if (static_cast<Index>(keep_.size()) < m) keep_.resize(static_cast<std::size_t>(m));
+    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
+    const std::int32_t* lj = ids_.data() + j0;
+    for (Index c = 0; c < m; ++c) keep_[static_cast<std::size_t>(c)] = lj[c] == li ? Scalar(0) : Scalar(1);
+    return keep_.data();
+  }
+
+  const NTXentOptions& options_;
+  Vector<Scalar>* terms_;
+  LabelGroups groups_;
+  std::vector<std::int32_t> ids_;
+  Index n_;
+  Scalar inv_t_;
+  OnlineSoftmin<Scalar> softmin_;
+  std::vector<Index> rank_, offset_;
+  std::vector<Scalar> positive_d_, sigma_, keep_;
+  Row weight_;
+};
+
 struct NTXentLabelsLoss {
   static constexpr const char* name = "ntxent_loss";
   using Options = NTXentOptions;
@@ -73,53 +204,8 @@ struct NTXentLabelsLoss {
     require_embeddings<Scalar>(name, "X", X);
     const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
     metric.check_rows(name, X);
-    const Index n = X.rows();
-    const LabelGroups groups(labels);
-    Index count = 0;
-    for (Index i = 0; i < n; ++i) count += groups.class_size(i) - 1;
-    if (terms) terms->resize(count);
-    Eigen::Matrix<Scalar, 1, Eigen::Dynamic> row_buffer(n);
-    Scalar sum(0);
-    Index positive_terms = 0;
-    Index t = 0;  // the next term, across panels (anchors arrive in order)
-    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-      for (Index i = D.first; i < D.end(); ++i) {
-        const Index size = groups.class_size(i);
-        if (size == 1) continue;
-        const Index* same = groups.class_of(i);  // the anchor and its positives: not negatives
-        const MaskedExpRow<Scalar> e = masked_exp_row<Scalar>(D.row_vector(i), same, size, inv_t, row_buffer);
-        const Scalar log_neg_sum = e.sum > Scalar(0) ? std::log(e.sum) : Scalar(0);
-        // d term_ap / d s_ap = -sigma, d term_ap / d s_an = sigma * e_an / S, with
-        // sigma = 1 - exp(-term) (the softplus's sigmoid); dL/dD = -(dL/ds) / t.
-        Scalar negative_weight(0);
-        for (Index k = 0; k < size; ++k) {
-          const Index p = same[k];
-          if (p == i) continue;
-          // term = log(exp(a) + S) - a = softplus(log S - a), a = s_ip - largest negative logit.
-          const Scalar value =
-              e.sum > Scalar(0) ? softplus<Scalar>(log_neg_sum - (e.shift - D(i, p)) * inv_t) : Scalar(0);
-          if (terms) (*terms)(t) = value;
-          ++t;
-          sum += value;
-          if (value > Scalar(0)) ++positive_terms;
-          const bool counted = options.reduction != Reduction::MeanNonZero || value > Scalar(0);
-          if (dD && counted) {
-            const Scalar sigma = -std::expm1(-value);
-            negative_weight += sigma;
-            dD->row(i)[p] = sigma * inv_t;
-          }
-        }
-        if (dD && e.sum > Scalar(0)) {
-          // The buffer holds e_an, 0 at the anchor and its positives, whose entries are set above.
-          Scalar* g = dD->row(i);
-          const Scalar w = -negative_weight * inv_t / e.sum;
-          for (Index j = 0; j < n; ++j) g[j] += w * row_buffer(j);
-        }
-      }
-    };
-    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, count, positive_terms); };
     return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     panel_loss<dense_gradient>(panel, finish), grads);
+                                     NTXentTiles<Scalar>(labels, inv_t, options, terms), grads);
   }
 };
 

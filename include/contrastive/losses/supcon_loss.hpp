@@ -40,12 +40,16 @@
 #include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/losses/detail/infonce_softmax.hpp"
+#include "contrastive/losses/detail/online_softmin.hpp"
 #include "contrastive/metrics/cosine.hpp"
 
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 #include <utility>
 
 namespace contrastive {
@@ -60,6 +64,107 @@ namespace detail {
 
 // SupCon on a distance matrix D (N x N, zero diagonal); writes dL/dD into dD
 // (zero on entry) when it is not null. Terms: one per anchor.
+// On symmetric tiles. Pass 1: per anchor, the online softmin over every other
+// row and the sum of its positives' distances. finish(): the terms. Pass 2
+// (the MeanNonZero filter is known only then): the pair weight
+//   W_ij = c_i(d_ij) + c_j(d_ij),  c_a(d) = t^-1 ([same] / |P(a)| - exp((shift_a - d) / t) / S_a)
+// for counted anchors a, 0 for the others.
+template <class Scalar>
+class SupConTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool sparse_gradient = false;
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+  SupConTiles(const LabelVector& labels, Scalar inv_t, const SupConOptions& options, Vector<Scalar>* terms)
+      : options_(options), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+        inv_t_(inv_t), softmin_(labels.size(), inv_t), positive_d_(Row::Zero(labels.size())) {
+    // No positive pair or no negative anywhere: loss 0, zero gradient.
+    empty_ = !groups_.any_positive || !groups_.any_negative;
+    if (terms_) terms_->setZero(n_);
+  }
+
+  void tile(const DistanceTile<Scalar>& t) {
+    if (empty_) return;
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      Scalar* S = same_mask(i, j0, m);
+      const Scalar* keep = ones(m);
+      softmin_.add_row(i, d, keep, m);
+      softmin_.add_columns(j0, d, keep, m);
+      const Eigen::Map<const Row> dv(d, m), sv(S, m);
+      positive_d_(i) += (dv * sv).sum();
+      positive_d_.segment(j0, m) += dv * sv;
+    }
+  }
+
+  template <MetricKind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
+    row_a_.setZero(n_);
+    row_b_.setZero(n_);
+    if (empty_) return reduce<Scalar>(options_.reduction, Scalar(0), 0, 0);
+    Scalar sum(0);
+    Index anchors = 0, positive_terms = 0;
+    for (Index i = 0; i < n_; ++i) {
+      const Index size = groups_.class_size(i);
+      if (size == 1) continue;
+      ++anchors;
+      const Scalar p = static_cast<Scalar>(size - 1);
+      // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
+      const Scalar term =
+          std::log(softmin_.sum()(i)) - (softmin_.shift()(i) - positive_d_(i) / p) * inv_t_;
+      if (terms_) (*terms_)(i) = term;
+      sum += term;
+      if (term > Scalar(0)) ++positive_terms;
+      if (options_.reduction == Reduction::MeanNonZero && !(term > Scalar(0))) continue;
+      row_a_(i) = -inv_t_ / softmin_.sum()(i);
+      row_b_(i) = inv_t_ / p;
+    }
+    return reduce<Scalar>(options_.reduction, sum, anchors, positive_terms);
+  }
+
+  void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
+    if (empty_) return;
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Eigen::Map<const Row> dv(t.row(i) + c0, m);
+      const Eigen::Map<const Row> sv(same_mask(i, j0, m), m);
+      Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
+      g = row_a_(i) * softmin_.row_exp(i, dv) + row_b_(i) * sv +
+          row_a_.segment(j0, m) * softmin_.column_exp(j0, dv) + row_b_.segment(j0, m) * sv;
+    }
+  }
+
+ private:
+  Scalar* same_mask(Index i, Index j0, Index m) {
+    if (static_cast<Index>(same_.size()) < m) same_.resize(static_cast<std::size_t>(m));
+    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
+    const std::int32_t* lj = ids_.data() + j0;
+    for (Index c = 0; c < m; ++c) same_[static_cast<std::size_t>(c)] = lj[c] == li ? Scalar(1) : Scalar(0);
+    return same_.data();
+  }
+  const Scalar* ones(Index m) {
+    if (static_cast<Index>(ones_.size()) < m) ones_.assign(static_cast<std::size_t>(m), Scalar(1));
+    return ones_.data();
+  }
+
+  const SupConOptions& options_;
+  Vector<Scalar>* terms_;
+  LabelGroups groups_;
+  std::vector<std::int32_t> ids_;
+  Index n_;
+  Scalar inv_t_;
+  bool empty_ = false;
+  OnlineSoftmin<Scalar> softmin_;
+  Row positive_d_, row_a_, row_b_;
+  std::vector<Scalar> same_, ones_;
+};
+
 struct SupConLoss {
   static constexpr const char* name = "supcon_loss";
   using Options = SupConOptions;
@@ -70,44 +175,8 @@ struct SupConLoss {
     require_embeddings<Scalar>(name, "X", X);
     const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
     metric.check_rows(name, X);
-    const Index n = X.rows();
-    if (terms) terms->setZero(n);
-    const LabelGroups groups(labels);
-    // No positive pair or no negative anywhere: loss 0, zero gradient.
-    const bool empty = !groups.any_positive || !groups.any_negative;
-    Eigen::Matrix<Scalar, 1, Eigen::Dynamic> row_buffer(n);
-    Scalar sum(0);
-    Index anchors = 0, positive_terms = 0;
-    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-      if (empty) return;
-      for (Index i = D.first; i < D.end(); ++i) {
-        const Index size = groups.class_size(i);
-        if (size == 1) continue;
-        ++anchors;
-        const MaskedExpRow<Scalar> e = masked_exp_row<Scalar>(D.row_vector(i), &i, 1, inv_t, row_buffer);
-        // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
-        const Index* same = groups.class_of(i);
-        Scalar positive_logits(0);
-        for (Index k = 0; k < size; ++k) {
-          if (same[k] != i) positive_logits += e.shift - D(i, same[k]);
-        }
-        const Scalar term = std::log(e.sum) - positive_logits * inv_t / static_cast<Scalar>(size - 1);
-        if (terms) (*terms)(i) = term;
-        sum += term;
-        if (term > Scalar(0)) ++positive_terms;
-        if (!dD || (options.reduction == Reduction::MeanNonZero && !(term > Scalar(0)))) continue;
-        // d term_i / d s_ik = softmax_ik - [k in P(i)] / |P(i)|; dL/dD = -(dL/ds) / t.
-        Eigen::Map<Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> g(dD->row(i), n);
-        g = row_buffer * (-inv_t / e.sum);
-        const Scalar positive_weight = inv_t / static_cast<Scalar>(size - 1);
-        for (Index k = 0; k < size; ++k) {
-          if (same[k] != i) g(same[k]) += positive_weight;
-        }
-      }
-    };
-    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, anchors, positive_terms); };
     return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     panel_loss<dense_gradient>(panel, finish), grads);
+                                     SupConTiles<Scalar>(labels, inv_t, options, terms), grads);
   }
 };
 

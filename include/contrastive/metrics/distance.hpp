@@ -1,5 +1,6 @@
 // Public distance functions: pairwise (N x M, or the symmetric N x N), row-wise
-// (paired), and their backward (vector-Jacobian products).
+// (paired), and their backward (vector-Jacobian products). For DotProduct,
+// a similarity, they return x . y (and take dL/ds), with the diagonal |x|^2.
 #pragma once
 
 #include "contrastive/core/types.hpp"
@@ -36,6 +37,7 @@ RowMatrix<typename DX::Scalar> pairwise_distance(const Eigen::MatrixBase<DX>& X)
   detail::check_scalar<Scalar>();
   const ConstRowRef<Scalar> x(X.derived());
   detail::require_embeddings<Scalar>("pairwise_distance", "X", x);
+  if constexpr (Metric::public_sign < 0) return -Metric::template pairwise<Scalar>(x, x, true).distances;
   return Metric::template pairwise<Scalar>(x, x, true).distances;
 }
 
@@ -53,6 +55,7 @@ RowMatrix<typename DX::Scalar> pairwise_distance(const Eigen::MatrixBase<DX>& X,
   // An empty side may have any column count: nothing to multiply (Eigen asserts on the
   // mismatched product; found by tests/fuzz/fuzz_metrics).
   if (x.rows() == 0 || y.rows() == 0) return RowMatrix<Scalar>(x.rows(), y.rows());
+  if constexpr (Metric::public_sign < 0) return -Metric::template pairwise<Scalar>(x, y, false).distances;
   return Metric::template pairwise<Scalar>(x, y, false).distances;
 }
 
@@ -67,6 +70,7 @@ Vector<typename DA::Scalar> rowwise_distance(const Eigen::MatrixBase<DA>& A,
   detail::require_embeddings<Scalar>("rowwise_distance", "A", a);
   detail::require_embeddings<Scalar>("rowwise_distance", "B", b);
   detail::require_same_shape("rowwise_distance", "A", a, "B", b);
+  if constexpr (Metric::public_sign < 0) return -Metric::template rowwise<Scalar>(a, b);
   return Metric::template rowwise<Scalar>(a, b);
 }
 
@@ -78,7 +82,7 @@ RowMatrix<typename DX::Scalar> pairwise_distance_backward(const Eigen::MatrixBas
   detail::check_same_scalar<DX, DG>();
   const char* fn = "pairwise_distance_backward";
   const ConstRowRef<Scalar> x(X.derived());
-  const RowMatrix<Scalar> dD = dLdD;
+  const RowMatrix<Scalar> dD = static_cast<Scalar>(Metric::public_sign) * dLdD.template cast<Scalar>();
   detail::require_embeddings<Scalar>(fn, "X", x);
   if (dD.rows() != x.rows() || dD.cols() != x.rows()) {
     detail::fail(fn, "argument 'dLdD' is " + detail::shape_of(dD.rows(), dD.cols()) + " but X has " +
@@ -89,6 +93,10 @@ RowMatrix<typename DX::Scalar> pairwise_distance_backward(const Eigen::MatrixBas
   const auto forward = Metric::template pairwise<Scalar>(x, x, true);
   RowMatrix<Scalar> dX;
   Metric::template pairwise_backward<Scalar>(forward, x, x, dD, dX, nullptr);
+  if constexpr (Metric::kind == detail::MetricKind::DotProduct) {
+    // A similarity's diagonal is no constant: d(x_i . x_i)/dx_i = 2 x_i (dD holds -dL/ds).
+    for (Index i = 0; i < x.rows(); ++i) dX.row(i) -= Scalar(2) * dD(i, i) * x.row(i);
+  }
   return dX;
 }
 
@@ -103,7 +111,7 @@ PairGradient<typename DX::Scalar> pairwise_distance_backward(const Eigen::Matrix
   const char* fn = "pairwise_distance_backward";
   const ConstRowRef<Scalar> x(X.derived());
   const ConstRowRef<Scalar> y(Y.derived());
-  const RowMatrix<Scalar> dD = dLdD;
+  const RowMatrix<Scalar> dD = static_cast<Scalar>(Metric::public_sign) * dLdD.template cast<Scalar>();
   detail::require_embeddings<Scalar>(fn, "X", x);
   detail::require_embeddings<Scalar>(fn, "Y", y);
   detail::require_same_cols(fn, "X", x, "Y", y);
@@ -144,7 +152,7 @@ PairGradient<typename DA::Scalar> rowwise_distance_backward(const Eigen::MatrixB
   }
   detail::require_length(fn, "dLdd", dLdd.size(), a.rows(), "A");
   Vector<Scalar> dd(dLdd.size());
-  for (Index i = 0; i < dd.size(); ++i) dd(i) = dLdd.derived().coeff(i);
+  for (Index i = 0; i < dd.size(); ++i) dd(i) = static_cast<Scalar>(Metric::public_sign) * dLdd.derived().coeff(i);
   detail::require_finite_vector<Scalar>(fn, "dLdd", dd);
   const Vector<Scalar> d = Metric::template rowwise<Scalar>(a, b);
   PairGradient<Scalar> g;

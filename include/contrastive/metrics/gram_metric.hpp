@@ -12,6 +12,9 @@ namespace detail {
 template <MetricKind Kind>
 struct GramMetric : PlainRowsMetric<Kind> {
   static constexpr MetricKind kind = Kind;
+  // The public distance functions return a similarity's own value (x . y for
+  // DotProduct); the kernel and the losses work on its negation.
+  static constexpr int public_sign = Kind == MetricKind::DotProduct ? -1 : 1;
 
   // Distances between every row of X and every row of Y (Y is X when symmetric).
   template <class Scalar>

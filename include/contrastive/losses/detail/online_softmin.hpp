@@ -1,0 +1,83 @@
+// The InfoNCE losses' per-anchor softmax over -d / t, accumulated tile by
+// tile (the online log-sum-exp of FlashAttention): per anchor the smallest
+// kept distance so far (the shift, so the largest exponential is exactly 1)
+// and the sum of exp((shift - d) / t) over the kept entries. A smaller shift
+// rescales the sum by exp((new - old) / t) <= 1, so nothing overflows.
+#pragma once
+
+#include "contrastive/core/types.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+template <class Scalar>
+class OnlineSoftmin {
+ public:
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+  OnlineSoftmin(Index n, Scalar inv_t)
+      : shift_(Row::Constant(n, std::numeric_limits<Scalar>::infinity())), sum_(Row::Zero(n)), inv_t_(inv_t) {}
+
+  // Anchor i sees distances d[0..m) of which keep[c] (0/1) are in its softmax.
+  void add_row(Index i, const Scalar* d, const Scalar* keep, Index m) {
+    reserve(m);
+    Scalar* cand = cand_.data();
+    for (Index c = 0; c < m; ++c) cand[c] = keep[c] > Scalar(0) ? d[c] : inf();
+    const Scalar low = Eigen::Map<const Row>(cand, m).minCoeff();
+    if (low < shift_(i)) {
+      sum_(i) *= std::exp((low - shift_(i)) * inv_t_);
+      shift_(i) = low;
+    }
+    const Eigen::Map<const Row> dv(d, m), kv(keep, m);
+    sum_(i) += (kv * ((shift_(i) - dv) * inv_t_).min(Scalar(0)).exp()).sum();
+  }
+
+  // Anchors j0 .. j0 + m each see one distance d[c] (kept when keep[c] is 1).
+  void add_columns(Index j0, const Scalar* d, const Scalar* keep, Index m) {
+    reserve(m);
+    Scalar* cand = cand_.data();
+    Scalar* step = step_.data();
+    Scalar* old = shift_.data() + j0;
+    for (Index c = 0; c < m; ++c) {
+      cand[c] = keep[c] > Scalar(0) && d[c] < old[c] ? d[c] : old[c];
+      // The rescaling exponent: 0 unless the shift moves (avoids inf - inf).
+      step[c] = cand[c] < old[c] ? (cand[c] - old[c]) * inv_t_ : Scalar(0);
+    }
+    const Eigen::Map<const Row> dv(d, m), kv(keep, m), nv(cand, m), sv(step, m);
+    sum_.segment(j0, m) = sum_.segment(j0, m) * sv.exp() + kv * ((nv - dv) * inv_t_).min(Scalar(0)).exp();
+    shift_.segment(j0, m) = nv;
+  }
+
+  // exp((shift_a - d) / t) for anchor a (clamped at 1: masked entries may lie below the shift).
+  template <class D>
+  auto row_exp(Index a, const D& d) const {
+    return ((shift_(a) - d) * inv_t_).min(Scalar(0)).exp();
+  }
+  template <class D>
+  auto column_exp(Index j0, const D& d) const {
+    return ((shift_.segment(j0, d.size()) - d) * inv_t_).min(Scalar(0)).exp();
+  }
+
+  const Row& shift() const { return shift_; }
+  const Row& sum() const { return sum_; }
+
+ private:
+  static constexpr Scalar inf() { return std::numeric_limits<Scalar>::infinity(); }
+  void reserve(Index m) {
+    if (static_cast<Index>(cand_.size()) >= m) return;
+    cand_.resize(static_cast<std::size_t>(m));
+    step_.resize(static_cast<std::size_t>(m));
+  }
+
+  Row shift_, sum_;
+  Scalar inv_t_;
+  std::vector<Scalar> cand_, step_;
+};
+
+}  // namespace detail
+}  // namespace contrastive
