@@ -718,3 +718,49 @@ TEST_CASE("Mahalanobis: gradient steps on L learn to drop the noise dimensions",
 }
 
 }  // namespace test_metric_objects
+
+namespace test_metric_objects {
+
+// The public distance functions of a similarity: x.y itself, the diagonal
+// |x|^2 included, and their backward against central differences of
+// L = sum(W .* S) (W fixed, so dL/dS = W).
+TEST_CASE("DotProduct: the public distance functions return x.y, and their backward includes the diagonal",
+          "[metric_objects][dot_product]") {
+  const RowMatrix<double> X = random_embeddings<double>(6, 3, 91);
+  const RowMatrix<double> Y = random_embeddings<double>(4, 3, 92);
+  const RowMatrix<double> W = random_embeddings<double>(6, 6, 93);
+  const RowMatrix<double> WY = random_embeddings<double>(6, 4, 94);
+  const RowMatrix<double> S = pairwise_distance<DotProduct>(X);
+  CHECK(relative_error(RowMatrix<double>(X * X.transpose()), S) < 1e-15);
+  CHECK(relative_error(RowMatrix<double>(X * Y.transpose()), pairwise_distance<DotProduct>(X, Y)) < 1e-15);
+  const Vector<double> r = rowwise_distance<DotProduct>(X.topRows(4), Y);
+  for (Index i = 0; i < 4; ++i) CHECK(std::abs(r(i) - X.row(i).dot(Y.row(i))) < 1e-14);
+
+  const double h = 1e-6;
+  auto numeric = [&](auto&& f, const RowMatrix<double>& at) {
+    RowMatrix<double> g(at.rows(), at.cols());
+    for (Index i = 0; i < at.rows(); ++i) {
+      for (Index j = 0; j < at.cols(); ++j) {
+        RowMatrix<double> plus = at, minus = at;
+        plus(i, j) += h;
+        minus(i, j) -= h;
+        g(i, j) = (f(plus) - f(minus)) / (2 * h);
+      }
+    }
+    return g;
+  };
+  const RowMatrix<double> dX = pairwise_distance_backward<DotProduct>(X, W);
+  const RowMatrix<double> fd =
+      numeric([&](const RowMatrix<double>& x) { return (W.array() * pairwise_distance<DotProduct>(x).array()).sum(); }, X);
+  INFO("symmetric backward, relative error " << relative_error(fd, dX));
+  CHECK(relative_error(fd, dX) < 1e-8);
+  const PairGradient<double> g = pairwise_distance_backward<DotProduct>(X, Y, WY);
+  const RowMatrix<double> fdx =
+      numeric([&](const RowMatrix<double>& x) { return (WY.array() * pairwise_distance<DotProduct>(x, Y).array()).sum(); }, X);
+  const RowMatrix<double> fdy =
+      numeric([&](const RowMatrix<double>& y) { return (WY.array() * pairwise_distance<DotProduct>(X, y).array()).sum(); }, Y);
+  CHECK(relative_error(fdx, g.dX) < 1e-8);
+  CHECK(relative_error(fdy, g.dY) < 1e-8);
+}
+
+}  // namespace test_metric_objects
