@@ -1,6 +1,6 @@
-// Internals shared by the InfoNCE family (ntxent_loss, supcon_loss): a stable,
-// vectorised, masked exponential of one row of logits, and the scalar helpers
-// around it.
+// Internals shared by the InfoNCE family (ntxent_loss, supcon_loss): the
+// temperature check and the label groups (an anchor's positives as a run of
+// rows). Their per-anchor softmax is the online softmin of online_softmin.hpp.
 //
 // Logits are s_ik = -D_ik / t for a distance D. Under Cosine (D = 1 - cos)
 // that is cos / t minus the constant 1 / t, which no softmax or log-sum-exp
@@ -9,6 +9,7 @@
 // distance, and every kept exponent (shift - D_ik) / t is <= 0.
 #pragma once
 
+#include "contrastive/core/softplus.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 
@@ -33,40 +34,6 @@ Scalar inverse_temperature(const char* function, double temperature) {
                        ") is too small: 1 / temperature overflows the embeddings' scalar type");
   }
   return inv;
-}
-
-template <class Scalar>
-struct MaskedExpRow {
-  Scalar shift;  // smallest kept distance (the largest kept logit is -shift / t); 0 if none kept
-  Scalar sum;    // sum of the kept exponentials, in [1, kept count], or 0 if none kept
-};
-
-// e_k = exp((shift - d_k) / t) for every k outside `excluded`, 0 inside, with
-// shift = the smallest kept d_k: the largest kept term is exactly 1 and
-// nothing overflows. The row stays one vectorised expression; the K excluded
-// entries are patched before (for the minimum) and after (to 0).
-template <class Scalar, class DRow, class ERow>
-MaskedExpRow<Scalar> masked_exp_row(const DRow& d, const Index* excluded, Index excluded_count,
-                                    Scalar inv_t, ERow&& e) {
-  const Scalar inf = std::numeric_limits<Scalar>::infinity();
-  e = d;  // e doubles as the scratch row for the minimum over kept entries
-  for (Index k = 0; k < excluded_count; ++k) e(excluded[k]) = inf;
-  const Scalar shift = e.minCoeff();
-  if (!(shift < inf)) {
-    e.setZero();
-    return {Scalar(0), Scalar(0)};
-  }
-  // Excluded entries may lie below the shift: clamp their exponent at 0 so
-  // nothing overflows before they are zeroed.
-  e.array() = ((shift - d.array()) * inv_t).min(Scalar(0)).exp();
-  for (Index k = 0; k < excluded_count; ++k) e(excluded[k]) = Scalar(0);
-  return {shift, e.sum()};
-}
-
-// log(1 + exp(x)) without overflow or loss of small values.
-template <class Scalar>
-Scalar softplus(Scalar x) {
-  return std::max(x, Scalar(0)) + std::log1p(std::exp(-std::abs(x)));
 }
 
 // Rows grouped by label, so an anchor's positives are a contiguous run of

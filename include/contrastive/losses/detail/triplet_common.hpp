@@ -4,6 +4,7 @@
 #pragma once
 
 #include "contrastive/core/partition_point.hpp"
+#include "contrastive/core/softplus.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/losses/triplet_options.hpp"
@@ -36,15 +37,10 @@ struct TripletTerm {
   Scalar slope;
 };
 
-// Numerically stable softplus log(1 + e^x) and its derivative, the logistic sigmoid.
 template <class Scalar>
 TripletTerm<Scalar> softplus_term(Scalar x) {
-  if (x > Scalar(0)) {
-    const Scalar e = std::exp(-x);
-    return {x + std::log1p(e), Scalar(1) / (Scalar(1) + e)};
-  }
-  const Scalar e = std::exp(x);
-  return {std::log1p(e), e / (Scalar(1) + e)};
+  const SoftplusValue<Scalar> s = softplus_with_slope(x);
+  return {s.value, s.slope};
 }
 
 // The hinge is written (d_ap - d_an) + margin everywhere, so the sorted-side
