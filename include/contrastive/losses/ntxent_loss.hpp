@@ -194,19 +194,9 @@ class NTXentTiles {
   Row weight_;
 };
 
-struct NTXentLabelsLoss {
+struct NTXentLabelsLoss : TemperatureLoss<NTXentLabelsLoss, NTXentTiles> {
   static constexpr const char* name = "ntxent_loss";
   using Options = NTXentOptions;
-
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     double temperature, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
-    const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
-    metric.check_rows(name, X);
-    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     NTXentTiles<Scalar>(labels, inv_t, options, terms), grads);
-  }
 };
 
 // SimCLR's two views: the labelled form on [view1; view2], row i and row i + N
@@ -263,15 +253,7 @@ auto ntxent_loss(const Eigen::MatrixBase<D1>& view1, const Eigen::MatrixBase<D2>
 template <class Metric = Cosine, class DX, class DL, class... Tail, detail::enable_if_integral<DL> = 0>
 auto ntxent_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels, double temperature,
                  const Tail&... tail) {
-  using Scalar = typename DX::Scalar;
-  using Loss = detail::NTXentLabelsLoss;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels(Loss::name, "labels", labels, x.rows());
-  const auto eval = [&](const auto& metric, const NTXentOptions& o, detail::Gradients<Scalar>* g,
-                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, y, temperature, o, g, t); };
-  return detail::call_forms<Metric, Scalar, NTXentOptions>(detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}},
-                                                           eval, tail...);
+  return detail::labelled_loss_with<detail::NTXentLabelsLoss, Metric>(X, labels, temperature, tail...);
 }
 
 }  // namespace contrastive

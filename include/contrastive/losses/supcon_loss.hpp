@@ -165,19 +165,9 @@ class SupConTiles {
   std::vector<Scalar> same_, ones_;
 };
 
-struct SupConLoss {
+struct SupConLoss : TemperatureLoss<SupConLoss, SupConTiles> {
   static constexpr const char* name = "supcon_loss";
   using Options = SupConOptions;
-
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     double temperature, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
-    const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
-    metric.check_rows(name, X);
-    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     SupConTiles<Scalar>(labels, inv_t, options, terms), grads);
-  }
 };
 
 }  // namespace detail
@@ -187,15 +177,7 @@ struct SupConLoss {
 template <class Metric = Cosine, class DX, class DL, class... Tail>
 auto supcon_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels, double temperature,
                  const Tail&... tail) {
-  using Scalar = typename DX::Scalar;
-  using Loss = detail::SupConLoss;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const LabelVector y = detail::to_labels(Loss::name, "labels", labels, x.rows());
-  const auto eval = [&](const auto& metric, const SupConOptions& o, detail::Gradients<Scalar>* g,
-                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, y, temperature, o, g, t); };
-  return detail::call_forms<Metric, Scalar, SupConOptions>(detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}},
-                                                           eval, tail...);
+  return detail::labelled_loss_with<detail::SupConLoss, Metric>(X, labels, temperature, tail...);
 }
 
 }  // namespace contrastive

@@ -12,6 +12,7 @@
 #include "contrastive/core/softplus.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/engine/pairwise_loss.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -73,6 +74,23 @@ struct LabelGroups {
   // The rows sharing row i's label, i included: class_of(i)[0 .. class_size(i)).
   const Index* class_of(Index i) const { return order.data() + first[static_cast<std::size_t>(i)]; }
   Index class_size(Index i) const { return count[static_cast<std::size_t>(i)]; }
+};
+
+// The evaluation of an InfoNCE loss on (X, labels, temperature): validation,
+// then the engine on the loss's tiles, Tiles<Scalar>(labels, 1 / t, options, terms).
+template <class Derived, template <class> class Tiles>
+struct TemperatureLoss {
+  template <class Scalar, class Metric, class Options>
+  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
+                     double temperature, const Options& options, std::vector<RowMatrix<Scalar>>* grads,
+                     Vector<Scalar>* terms) {
+    const char* name = Derived::name;
+    require_embeddings<Scalar>(name, "X", X);
+    const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
+    metric.check_rows(name, X);
+    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
+                                     Tiles<Scalar>(labels, inv_t, options, terms), grads);
+  }
 };
 
 template <class D>
