@@ -1,7 +1,7 @@
 // The negative classifier: is negative n of a triplet (a, p, n) hard, semi-hard
 // or easy for a margin m > 0?
 //
-//   Library convention (FaceNet, Schroff et al. 2015; DESIGN.md):
+//   Library convention (FaceNet, Schroff et al. 2015; docs/mining.md):
 //     hard       d(a,n) <  d(a,p)
 //     semi-hard  d(a,p) <= d(a,n) < d(a,p) + m
 //     easy       d(a,n) >= d(a,p) + m
