@@ -43,6 +43,13 @@ constexpr void check_scalar() {
                 "(convert with .template cast<float>() or .template cast<double>())");
 }
 
+template <class DA, class DB>
+constexpr void check_same_scalar() {
+  static_assert(std::is_same<typename DA::Scalar, typename DB::Scalar>::value,
+                "contrastive: all embedding arguments must share one Scalar type (float or double)");
+  check_scalar<typename DA::Scalar>();
+}
+
 template <class Derived>
 using scalar_of = typename Derived::Scalar;
 

@@ -19,17 +19,6 @@ struct PairGradient {
   RowMatrix<Scalar> dY;
 };
 
-namespace detail {
-
-template <class DA, class DB>
-void check_same_scalar() {
-  static_assert(std::is_same<typename DA::Scalar, typename DB::Scalar>::value,
-                "contrastive: all embedding arguments must share one Scalar type (float or double)");
-  check_scalar<typename DA::Scalar>();
-}
-
-}  // namespace detail
-
 // All distances between rows of X: N x N, exactly symmetric, exact zero diagonal.
 template <class Metric = Euclidean, class DX>
 RowMatrix<typename DX::Scalar> pairwise_distance(const Eigen::MatrixBase<DX>& X) {
