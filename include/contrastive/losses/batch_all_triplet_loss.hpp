@@ -56,96 +56,94 @@ struct BatchAllTripletLoss {
   template <class Scalar, class Metric>
   static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
                      const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  const char* fn = name;
-  require_embeddings<Scalar>(fn, "X", X);
-  require_triplet_options(fn, options, false, false);
-  metric.check_rows(fn, X);
+    const char* fn = name;
+    require_embeddings<Scalar>(fn, "X", X);
+    require_triplet_options(fn, options, false, false);
+    metric.check_rows(fn, X);
 
-  const Index n = X.rows();
-  const Scalar margin = static_cast<Scalar>(options.margin);
-  if (terms) terms->setZero(n);
-  AnchorSides<Scalar> sides(n);
-    std::vector<Scalar> gap_sums;          // per boundary j: the active elements' distances from the boundary element, summed
-    std::vector<Index> activations;        // difference array over the sorted side
+    const Index n = X.rows();
+    const Scalar margin = static_cast<Scalar>(options.margin);
+    if (terms) terms->setZero(n);
+    AnchorSides<Scalar> sides(n);
+    std::vector<Scalar> gap_sums;    // per boundary j: the active elements' distances from the boundary element, summed
+    std::vector<Index> activations;  // difference array over the sorted side
     gap_sums.reserve(static_cast<std::size_t>(n) + 1);
     activations.reserve(static_cast<std::size_t>(n) + 1);
     Scalar sum(0);
     Index valid = 0, active = 0;
-  auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-    for (Index a = D.first; a < D.end(); ++a) {
-      sides.split(a, D.row_vector(a), labels);
-      RankedDistance<Scalar>* const pos = sides.positives();
-      RankedDistance<Scalar>* const neg = sides.negatives();
-      const std::size_t np = sides.num_positives;
-      const std::size_t nn = sides.num_negatives;
-      if (np == 0 || nn == 0) continue;
-      valid += static_cast<Index>(np) * static_cast<Index>(nn);
-      Scalar anchor_sum(0);
-      if (dD) activations.assign(std::min(np, nn) + 1, 0);
-      if (np <= nn) {
-        std::sort(pos, pos + np, ranked_less<Scalar>);
-        // gap_sums[j] = sum over t >= j of (d_t - d_j) = sum over u > j of (np - u) * (d_u - d_{u-1}).
-        gap_sums.assign(np + 1, Scalar(0));
-        for (std::size_t u = np; u-- > 1;)
-          gap_sums[u - 1] = gap_sums[u] + static_cast<Scalar>(np - u) * (pos[u].distance - pos[u - 1].distance);
-        for (std::size_t k = 0; k < nn; ++k) {
-          const Scalar v = neg[k].distance;
-          // The hinge grows with d_ap, so the inactive positives form a prefix.
-          const std::size_t j = partition_point_index(pos, np, [&](const RankedDistance<Scalar>& q) {
-            return !(q.distance - v + margin > Scalar(0));
-          });
-          // c = 0 adds nothing; j = np is a spare slot of the difference array.
-          const Index c = static_cast<Index>(np - j);
-          if (c > 0) anchor_sum += gap_sums[j] + static_cast<Scalar>(c) * ((pos[j].distance - v) + margin);
-          active += c;
+    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+      for (Index a = D.first; a < D.end(); ++a) {
+        sides.split(a, D.row_vector(a), labels);
+        RankedDistance<Scalar>* const pos = sides.positives();
+        RankedDistance<Scalar>* const neg = sides.negatives();
+        const std::size_t np = sides.num_positives;
+        const std::size_t nn = sides.num_negatives;
+        if (np == 0 || nn == 0) continue;
+        valid += static_cast<Index>(np) * static_cast<Index>(nn);
+        Scalar anchor_sum(0);
+        if (dD) activations.assign(std::min(np, nn) + 1, 0);
+        if (np <= nn) {
+          std::sort(pos, pos + np, ranked_less<Scalar>);
+          // gap_sums[j] = sum over t >= j of (d_t - d_j) = sum over u > j of (np - u) * (d_u - d_{u-1}).
+          gap_sums.assign(np + 1, Scalar(0));
+          for (std::size_t u = np; u-- > 1;)
+            gap_sums[u - 1] = gap_sums[u] + static_cast<Scalar>(np - u) * (pos[u].distance - pos[u - 1].distance);
+          for (std::size_t k = 0; k < nn; ++k) {
+            const Scalar v = neg[k].distance;
+            // The hinge grows with d_ap, so the inactive positives form a prefix.
+            const std::size_t j = partition_point_index(
+                pos, np, [&](const RankedDistance<Scalar>& q) { return !(q.distance - v + margin > Scalar(0)); });
+            // c = 0 adds nothing; j = np is a spare slot of the difference array.
+            const Index c = static_cast<Index>(np - j);
+            if (c > 0) anchor_sum += gap_sums[j] + static_cast<Scalar>(c) * ((pos[j].distance - v) + margin);
+            active += c;
+            if (dD) {
+              (*dD)(a, neg[k].index) = -static_cast<Scalar>(c);
+              ++activations[j];
+            }
+          }
           if (dD) {
-            (*dD)(a, neg[k].index) = -static_cast<Scalar>(c);
-            ++activations[j];
+            Index running = 0;
+            for (std::size_t t = 0; t < np; ++t) {
+              running += activations[t];
+              (*dD)(a, pos[t].index) = static_cast<Scalar>(running);
+            }
           }
-        }
-        if (dD) {
-          Index running = 0;
-          for (std::size_t t = 0; t < np; ++t) {
-            running += activations[t];
-            (*dD)(a, pos[t].index) = static_cast<Scalar>(running);
+        } else {
+          std::sort(neg, neg + nn, ranked_less<Scalar>);
+          // gap_sums[j] = sum over t < j of (d_{j-1} - d_t) = sum over u < j of u * (d_u - d_{u-1}).
+          gap_sums.assign(nn + 1, Scalar(0));
+          for (std::size_t u = 1; u < nn; ++u)
+            gap_sums[u + 1] = gap_sums[u] + static_cast<Scalar>(u) * (neg[u].distance - neg[u - 1].distance);
+          for (std::size_t k = 0; k < np; ++k) {
+            const Scalar s = pos[k].distance;
+            // The hinge falls with d_an, so the active negatives form a prefix.
+            const std::size_t j = partition_point_index(
+                neg, nn, [&](const RankedDistance<Scalar>& q) { return s - q.distance + margin > Scalar(0); });
+            const Index c = static_cast<Index>(j);
+            if (c > 0) anchor_sum += gap_sums[j] + static_cast<Scalar>(c) * ((s - neg[j - 1].distance) + margin);
+            active += c;
+            if (dD) {
+              (*dD)(a, pos[k].index) = static_cast<Scalar>(c);
+              ++activations[j];
+            }
           }
-        }
-      } else {
-        std::sort(neg, neg + nn, ranked_less<Scalar>);
-        // gap_sums[j] = sum over t < j of (d_{j-1} - d_t) = sum over u < j of u * (d_u - d_{u-1}).
-        gap_sums.assign(nn + 1, Scalar(0));
-        for (std::size_t u = 1; u < nn; ++u)
-          gap_sums[u + 1] = gap_sums[u] + static_cast<Scalar>(u) * (neg[u].distance - neg[u - 1].distance);
-        for (std::size_t k = 0; k < np; ++k) {
-          const Scalar s = pos[k].distance;
-          // The hinge falls with d_an, so the active negatives form a prefix.
-          const std::size_t j = partition_point_index(neg, nn, [&](const RankedDistance<Scalar>& q) {
-            return s - q.distance + margin > Scalar(0);
-          });
-          const Index c = static_cast<Index>(j);
-          if (c > 0) anchor_sum += gap_sums[j] + static_cast<Scalar>(c) * ((s - neg[j - 1].distance) + margin);
-          active += c;
           if (dD) {
-            (*dD)(a, pos[k].index) = static_cast<Scalar>(c);
-            ++activations[j];
+            // Negative t is active for every positive whose prefix ends beyond t.
+            Index running = 0;
+            for (std::size_t t = nn; t-- > 0;) {
+              running += activations[t + 1];
+              (*dD)(a, neg[t].index) = -static_cast<Scalar>(running);
+            }
           }
         }
-        if (dD) {
-          // Negative t is active for every positive whose prefix ends beyond t.
-          Index running = 0;
-          for (std::size_t t = nn; t-- > 0;) {
-            running += activations[t + 1];
-            (*dD)(a, neg[t].index) = -static_cast<Scalar>(running);
-          }
-        }
+        if (terms) (*terms)(a) = anchor_sum;
+        sum += anchor_sum;
       }
-      if (terms) (*terms)(a) = anchor_sum;
-      sum += anchor_sum;
-    }
-  };
-  auto finish = [&] { return reduce<Scalar>(options.reduction, sum, valid, active); };
-  return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
-                                   panel_loss<dense_gradient>(panel, finish), grads);
+    };
+    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, valid, active); };
+    return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes, panel_loss<dense_gradient>(panel, finish),
+                                     grads);
   }
 };
 

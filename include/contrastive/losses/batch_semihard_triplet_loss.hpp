@@ -55,13 +55,13 @@ struct BatchSemihardTripletLoss {
   template <class Scalar, class Metric>
   static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
                      const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  const char* fn = name;
-  require_embeddings<Scalar>(fn, "X", X);
-  require_triplet_options(fn, options, true, false);
-  metric.check_rows(fn, X);
+    const char* fn = name;
+    require_embeddings<Scalar>(fn, "X", X);
+    require_triplet_options(fn, options, true, false);
+    metric.check_rows(fn, X);
 
-  const Index n = X.rows();
-  const Scalar margin = static_cast<Scalar>(options.margin);
+    const Index n = X.rows();
+    const Scalar margin = static_cast<Scalar>(options.margin);
     AnchorSides<Scalar> sides(n);
     // Per sorted positive: its chosen negative. Per bucket: the smallest negative landing there.
     std::vector<RankedDistance<Scalar>> chosen, bucket;
@@ -74,76 +74,77 @@ struct BatchSemihardTripletLoss {
     const Scalar none = std::numeric_limits<Scalar>::infinity();  // an empty bucket
     Scalar sum(0);
     Index pairs = 0, positive = 0;
-  auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-    for (Index a = D.first; a < D.end(); ++a) {
-      sides.split(a, D.row_vector(a), labels);
-      RankedDistance<Scalar>* const pos = sides.positives();
-      RankedDistance<Scalar>* const neg = sides.negatives();
-      const std::size_t np = sides.num_positives;
-      const std::size_t nn = sides.num_negatives;
-      if (np == 0 || nn == 0) continue;
-      const std::size_t first_term = term_values.size();
-      if (terms) {
-        for (std::size_t t = 0; t < np; ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
-        term_values.resize(first_term + np);
-      }
-      // The fallback: the farthest negative, lowest index on ties (column order, strict >).
-      RankedDistance<Scalar> farthest = neg[0];
-      for (std::size_t k = 1; k < nn; ++k) {
-        if (neg[k].distance > farthest.distance) farthest = neg[k];
-      }
-      chosen.assign(np, farthest);
-      if (np <= nn) {
-        std::sort(pos, pos + np, ranked_less<Scalar>);
-        // bucket[j]: the smallest negative above positives [0, j) and not above positive j.
-        // Negatives arrive in column order, so a strict < keeps the lowest index on ties.
-        bucket.assign(np + 1, RankedDistance<Scalar>{none, -1});
-        for (std::size_t k = 0; k < nn; ++k) {
-          const Scalar v = neg[k].distance;
-          const std::size_t j = partition_point_index(pos, np, [&](const RankedDistance<Scalar>& q) {
-            return q.distance < v;
-          });
-          RankedDistance<Scalar>& b = bucket[j];
-          const bool better = v < b.distance;
-          b.distance = better ? v : b.distance;
-          b.index = better ? neg[k].index : b.index;
+    auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
+      for (Index a = D.first; a < D.end(); ++a) {
+        sides.split(a, D.row_vector(a), labels);
+        RankedDistance<Scalar>* const pos = sides.positives();
+        RankedDistance<Scalar>* const neg = sides.negatives();
+        const std::size_t np = sides.num_positives;
+        const std::size_t nn = sides.num_negatives;
+        if (np == 0 || nn == 0) continue;
+        const std::size_t first_term = term_values.size();
+        if (terms) {
+          for (std::size_t t = 0; t < np; ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
+          term_values.resize(first_term + np);
         }
-        // Equal distances share a bucket, so the suffix minimum never meets a tie.
-        RankedDistance<Scalar> best{none, -1};
-        for (std::size_t t = np; t-- > 0;) {
-          if (bucket[t + 1].distance < best.distance) best = bucket[t + 1];
-          if (best.index >= 0) chosen[t] = best;
+        // The fallback: the farthest negative, lowest index on ties (column order, strict >).
+        RankedDistance<Scalar> farthest = neg[0];
+        for (std::size_t k = 1; k < nn; ++k) {
+          if (neg[k].distance > farthest.distance) farthest = neg[k];
         }
-      } else {
-        std::sort(neg, neg + nn, ranked_less<Scalar>);
+        chosen.assign(np, farthest);
+        if (np <= nn) {
+          std::sort(pos, pos + np, ranked_less<Scalar>);
+          // bucket[j]: the smallest negative above positives [0, j) and not above positive j.
+          // Negatives arrive in column order, so a strict < keeps the lowest index on ties.
+          bucket.assign(np + 1, RankedDistance<Scalar>{none, -1});
+          for (std::size_t k = 0; k < nn; ++k) {
+            const Scalar v = neg[k].distance;
+            const std::size_t j =
+                partition_point_index(pos, np, [&](const RankedDistance<Scalar>& q) { return q.distance < v; });
+            RankedDistance<Scalar>& b = bucket[j];
+            const bool better = v < b.distance;
+            b.distance = better ? v : b.distance;
+            b.index = better ? neg[k].index : b.index;
+          }
+          // Equal distances share a bucket, so the suffix minimum never meets a tie.
+          RankedDistance<Scalar> best{none, -1};
+          for (std::size_t t = np; t-- > 0;) {
+            if (bucket[t + 1].distance < best.distance) best = bucket[t + 1];
+            if (best.index >= 0) chosen[t] = best;
+          }
+        } else {
+          std::sort(neg, neg + nn, ranked_less<Scalar>);
+          for (std::size_t t = 0; t < np; ++t) {
+            const Scalar s = pos[t].distance;
+            // The first negative strictly farther than the positive; ties sorted by index.
+            const std::size_t j =
+                partition_point_index(neg, nn, [&](const RankedDistance<Scalar>& q) { return !(q.distance > s); });
+            if (j < nn) chosen[t] = neg[j];
+          }
+        }
         for (std::size_t t = 0; t < np; ++t) {
-          const Scalar s = pos[t].distance;
-          // The first negative strictly farther than the positive; ties sorted by index.
-          const std::size_t j = partition_point_index(neg, nn, [&](const RankedDistance<Scalar>& q) {
-            return !(q.distance > s);
-          });
-          if (j < nn) chosen[t] = neg[j];
+          const TripletTerm<Scalar> term =
+              triplet_term<Scalar>(pos[t].distance, chosen[t].distance, margin, options.soft);
+          sum += term.value;
+          if (term.value > Scalar(0)) ++positive;
+          if (terms)
+            term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] =
+                term.value;
+          if (dD && term.slope != Scalar(0)) {
+            dD->add(a, pos[t].index, term.slope);
+            dD->add(a, chosen[t].index, -term.slope);
+          }
         }
+        pairs += static_cast<Index>(np);
       }
-      for (std::size_t t = 0; t < np; ++t) {
-        const TripletTerm<Scalar> term = triplet_term<Scalar>(pos[t].distance, chosen[t].distance, margin, options.soft);
-        sum += term.value;
-        if (term.value > Scalar(0)) ++positive;
-        if (terms) term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] = term.value;
-        if (dD && term.slope != Scalar(0)) {
-          dD->add(a, pos[t].index, term.slope);
-          dD->add(a, chosen[t].index, -term.slope);
-        }
-      }
-      pairs += static_cast<Index>(np);
-    }
-  };
-  auto finish = [&] {
-    if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));
-    return reduce<Scalar>(options.reduction, sum, pairs, positive);
-  };
-  return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
-                                   panel_loss<sparse_gradient>(panel, finish), grads);
+    };
+    auto finish = [&] {
+      if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));
+      return reduce<Scalar>(options.reduction, sum, pairs, positive);
+    };
+    return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes, panel_loss<sparse_gradient>(panel, finish),
+                                     grads);
   }
 };
 

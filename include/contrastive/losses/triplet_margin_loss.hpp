@@ -78,41 +78,41 @@ struct TripletMarginLoss {
   static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& P,
                      const ConstRowRef<Scalar>& N, const Options& options, Gradients<Scalar>* grads,
                      Vector<Scalar>* terms) {
-  const char* fn = name;
-  require_embeddings<Scalar>(fn, "anchor", A);
-  require_embeddings<Scalar>(fn, "positive", P);
-  require_embeddings<Scalar>(fn, "negative", N);
-  require_same_shape(fn, "anchor", A, "positive", P);
-  require_same_shape(fn, "anchor", A, "negative", N);
-  require_triplet_options(fn, options, true, true);
-  metric.check_rows(fn, A);
+    const char* fn = name;
+    require_embeddings<Scalar>(fn, "anchor", A);
+    require_embeddings<Scalar>(fn, "positive", P);
+    require_embeddings<Scalar>(fn, "negative", N);
+    require_same_shape(fn, "anchor", A, "positive", P);
+    require_same_shape(fn, "anchor", A, "negative", N);
+    require_triplet_options(fn, options, true, true);
+    metric.check_rows(fn, A);
 
-  // The three row sets stacked: pairs (a, p), (a, n) and, with swap, (p, n) are index pairs into it.
-  const Index count = A.rows();
-  RowMatrix<Scalar> X(3 * count, A.cols());
-  X.topRows(count) = A;
-  X.middleRows(count, count) = P;
-  X.bottomRows(count) = N;
-  IndexPairs pairs;
-  for (Index i = 0; i < count; ++i) pairs.add(i, count + i);
-  for (Index i = 0; i < count; ++i) pairs.add(i, 2 * count + i);
-  if (options.swap) {
-    for (Index i = 0; i < count; ++i) pairs.add(count + i, 2 * count + i);
-  }
-  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-    return triplet_terms_on_pairs<Scalar>(d, count, options, dd, terms);
-  };
-  Gradients<Scalar> stacked;
-  const Scalar value = index_pairs_pipeline<Scalar>(metric, ConstRowRef<Scalar>(X), pairs, loss,
-                                                    grads ? &stacked : nullptr);
-  if (grads) {
-    grads->clear();
-    grads->push_back(stacked[0].topRows(count));
-    grads->push_back(stacked[0].middleRows(count, count));
-    grads->push_back(stacked[0].bottomRows(count));
-    for (std::size_t k = 1; k < stacked.size(); ++k) grads->push_back(std::move(stacked[k]));
-  }
-  return value;
+    // The three row sets stacked: pairs (a, p), (a, n) and, with swap, (p, n) are index pairs into it.
+    const Index count = A.rows();
+    RowMatrix<Scalar> X(3 * count, A.cols());
+    X.topRows(count) = A;
+    X.middleRows(count, count) = P;
+    X.bottomRows(count) = N;
+    IndexPairs pairs;
+    for (Index i = 0; i < count; ++i) pairs.add(i, count + i);
+    for (Index i = 0; i < count; ++i) pairs.add(i, 2 * count + i);
+    if (options.swap) {
+      for (Index i = 0; i < count; ++i) pairs.add(count + i, 2 * count + i);
+    }
+    auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+      return triplet_terms_on_pairs<Scalar>(d, count, options, dd, terms);
+    };
+    Gradients<Scalar> stacked;
+    const Scalar value =
+        index_pairs_pipeline<Scalar>(metric, ConstRowRef<Scalar>(X), pairs, loss, grads ? &stacked : nullptr);
+    if (grads) {
+      grads->clear();
+      grads->push_back(stacked[0].topRows(count));
+      grads->push_back(stacked[0].middleRows(count, count));
+      grads->push_back(stacked[0].bottomRows(count));
+      for (std::size_t k = 1; k < stacked.size(); ++k) grads->push_back(std::move(stacked[k]));
+    }
+    return value;
   }
 };
 
