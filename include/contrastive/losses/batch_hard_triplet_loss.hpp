@@ -6,7 +6,10 @@
 //   loss   = reduce over the anchors that have a positive and a negative:
 //            Reduction::Mean (default), Sum or MeanNonZero.
 //
-// Ties pick the lowest index (the gradient flows to that one row only).
+// Ties pick the lowest index (the gradient flows to that one row only). Under
+// Euclidean the choice is made on squared distances, so two candidates whose
+// squared distances differ but whose float square roots are equal are not a
+// tie: the farther (nearer) square wins. The value is the same either way.
 // Anchors lacking a positive or a negative are skipped: term 0, not counted by
 // Mean. Terms: one per anchor (length N); a skipped anchor's term is 0.
 // options.swap is rejected (invalid_argument).
