@@ -321,9 +321,7 @@ class BatchContrastiveTiles {
   // exactly: sim * pm + (1 - sim) * nm is exactly one margin and 2 sim - 1 is +-1.
   void hinges(const DistanceTile<Scalar>& t, Index i, Scalar* S, Scalar* C) const {
     const Index c0 = t.first_col(i), m = t.cols - c0;
-    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
-    const std::int32_t* lj = ids_.data() + t.j0 + c0;
-    for (Index j = 0; j < m; ++j) S[j] = lj[j] == li ? Scalar(1) : Scalar(0);
+    label_mask<Scalar>(ids_, i, t.j0 + c0, m, Scalar(1), Scalar(0), S);
     const Scalar pm = term_.pos_margin, nm = term_.neg_margin;
     const Eigen::Map<const Row> sv(S, m), dv(t.row(i) + c0, m);
     Eigen::Map<Row>(C, m) = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));

@@ -176,9 +176,7 @@ class NTXentTiles {
 
   const Scalar* negative_mask(Index i, Index j0, Index m) {
     if (static_cast<Index>(keep_.size()) < m) keep_.resize(static_cast<std::size_t>(m));
-    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
-    const std::int32_t* lj = ids_.data() + j0;
-    for (Index c = 0; c < m; ++c) keep_[static_cast<std::size_t>(c)] = lj[c] == li ? Scalar(0) : Scalar(1);
+    label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), keep_.data());
     return keep_.data();
   }
 

@@ -143,9 +143,7 @@ class SupConTiles {
  private:
   Scalar* same_mask(Index i, Index j0, Index m) {
     if (static_cast<Index>(same_.size()) < m) same_.resize(static_cast<std::size_t>(m));
-    const std::int32_t li = ids_[static_cast<std::size_t>(i)];
-    const std::int32_t* lj = ids_.data() + j0;
-    for (Index c = 0; c < m; ++c) same_[static_cast<std::size_t>(c)] = lj[c] == li ? Scalar(1) : Scalar(0);
+    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same_.data());
     return same_.data();
   }
   const Scalar* ones(Index m) {

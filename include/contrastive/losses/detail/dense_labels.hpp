@@ -26,5 +26,16 @@ inline std::vector<std::int32_t> dense_label_ids(const LabelVector& labels) {
   return ids;
 }
 
+// out[c] = if_same where row j0 + c has row i's label, else if_other, for c in
+// [0, m): the 0/1 masks the tile losses multiply their terms by (a plain loop
+// the compiler vectorises: ids and float lanes have one width).
+template <class Scalar>
+void label_mask(const std::vector<std::int32_t>& ids, Index i, Index j0, Index m, Scalar if_same, Scalar if_other,
+                Scalar* out) {
+  const std::int32_t li = ids[static_cast<std::size_t>(i)];
+  const std::int32_t* lj = ids.data() + j0;
+  for (Index c = 0; c < m; ++c) out[c] = lj[c] == li ? if_same : if_other;
+}
+
 }  // namespace detail
 }  // namespace contrastive
