@@ -65,7 +65,7 @@ Brute brute_hard(Ref metric, const RowMatrix<S>& X, const Eigen::VectorXi& label
     ++count;
     if (term > 0) ++positive;
   }
-  switch (o.reduction) {
+  switch (o.reduction.kind()) {
     case Reduction::Sum: b.value = sum; break;
     case Reduction::Mean: b.value = count ? sum / double(count) : 0; break;
     case Reduction::MeanNonZero: b.value = positive ? sum / double(positive) : 0; break;
@@ -107,7 +107,7 @@ TEMPLATE_TEST_CASE("batch_hard_triplet_loss matches a brute-force loop", "[batch
   for (const Eigen::VectorXi& labels : layouts()) {
     const RowMatrix<S> X = random_embeddings<S>(labels.size(), 6, ++seed);
     for (const TripletOptions& o : option_grid()) {
-      INFO("N " << labels.size() << " margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction));
+      INFO("N " << labels.size() << " margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
       const Brute b = brute_hard(ref_of<M>(), X, labels, o);
       const LossResult<S> r = batch_hard_triplet_loss<M>(X, labels, o);
       const double tol = 10 * value_tolerance<S>();
@@ -126,7 +126,7 @@ TEMPLATE_TEST_CASE("batch_hard_triplet_loss gradient matches finite differences"
   using M = typename TestType::Metric;
   const double gap = sizeof(S) == sizeof(float) ? 0.03 : 1e-3;
   for (const TripletOptions& o : option_grid()) {
-    INFO("margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction));
+    INFO("margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
     Eigen::VectorXi labels = class_blocks(3, 3);
     labels(8) = 5;  // a singleton anchor, skipped
     bool found = false;

@@ -62,7 +62,7 @@ Brute brute_semihard(const RowMatrix<S>& D, const Eigen::VectorXi& labels, const
       if (term > 0) ++positive;
     }
   }
-  switch (o.reduction) {
+  switch (o.reduction.kind()) {
     case Reduction::Sum: b.value = sum; break;
     case Reduction::Mean: b.value = b.pairs ? sum / double(b.pairs) : 0; break;
     case Reduction::MeanNonZero: b.value = positive ? sum / double(positive) : 0; break;
@@ -105,7 +105,7 @@ TEMPLATE_TEST_CASE("batch_semihard_triplet_loss matches a brute-force loop", "[b
     X.row(1) *= S(4);  // far from everything: its pairs need the farthest-negative fallback
     const RowMatrix<S> D = pairwise_distance<M>(X);
     for (const TripletOptions& o : option_grid()) {
-      INFO("N " << labels.size() << " margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction));
+      INFO("N " << labels.size() << " margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
       const Brute b = brute_semihard(D, labels, o);
       fallbacks += b.fallbacks;
       const LossResult<S> r = batch_semihard_triplet_loss<M>(X, labels, o);
@@ -130,7 +130,7 @@ TEMPLATE_TEST_CASE("batch_semihard_triplet_loss gradient matches finite differen
   dominant << 0, 0, 0, 0, 0, 1, 1;
   for (const Eigen::VectorXi& labels : {class_blocks(3, 2), dominant}) {
     for (const TripletOptions& o : option_grid()) {
-      INFO("N " << labels.size() << " margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction));
+      INFO("N " << labels.size() << " margin " << o.margin << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
       bool found = false;
       for (unsigned seed = 8000; seed < 12000 && !found; ++seed) {
         const RowMatrix<S> X = random_embeddings<S>(labels.size(), 3, seed);

@@ -40,7 +40,7 @@ double brute_contrastive(const std::vector<BrutePair>& pairs, const ContrastiveO
     if (terms) terms->push_back(t);
   }
   auto reduced = [&](double s, int c, int z) {
-    switch (o.reduction) {
+    switch (o.reduction.kind()) {
       case Reduction::Sum: return s;
       case Reduction::Mean: return c > 0 ? s / c : 0.0;
       case Reduction::MeanNonZero: return z > 0 ? s / z : 0.0;

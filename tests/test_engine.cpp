@@ -733,7 +733,7 @@ BruteResult brute_batch_all(Kind k, const RowMatrix<double>& X, const Eigen::Vec
       }
     }
   double weight = 0;
-  b.value = reduce_brute(o.reduction, sum, valid, active, weight);
+  b.value = reduce_brute(o.reduction.kind(), sum, valid, active, weight);
   b.grad = weight * unscaled;
   return b;
 }
@@ -781,7 +781,7 @@ BruteResult brute_batch_hard(Kind k, const RowMatrix<double>& X, const Eigen::Ve
     if (slope != 0) add_triplet_gradient(k, X, a, p, q, slope, unscaled);
   }
   double weight = 0;
-  b.value = reduce_brute(o.reduction, sum, count, positive, weight);
+  b.value = reduce_brute(o.reduction.kind(), sum, count, positive, weight);
   b.grad = weight * unscaled;
   return b;
 }
@@ -806,7 +806,7 @@ void check_against_brute(Kind kind, const M& metric, bool hard) {
     for (const Layout layout : {Layout::Mod3, Layout::Singleton}) {
       for (const TripletOptions& o : grid) {
         INFO((hard ? "batch_hard" : "batch_all") << ", metric " << kind_name(kind) << ", N " << n << ", reduction "
-                                                 << static_cast<int>(o.reduction) << ", soft " << o.soft);
+                                                 << static_cast<int>(o.reduction.kind()) << ", soft " << o.soft);
         // A batch whose hinges and selections are all clear of float rounding.
         bool found = false;
         for (unsigned seed = 9100; seed < 9300 && !found; ++seed) {

@@ -56,8 +56,8 @@ double brute_margin(const Eigen::MatrixXd& D, const Eigen::VectorXi& labels, con
     }
   }
   double divisor = 1;
-  if (o.reduction == Reduction::Mean) divisor = count;
-  if (o.reduction == Reduction::MeanNonZero) divisor = nonzero;
+  if (o.reduction.kind() == Reduction::Mean) divisor = count;
+  if (o.reduction.kind() == Reduction::MeanNonZero) divisor = nonzero;
   double value = divisor > 0 ? sum / divisor : 0.0;
   if (any && o.nu > 0) {
     if (o.class_beta.size() == 0) {

@@ -276,7 +276,7 @@ DotBrute brute_dot_batch_all(const RowMatrix<double>& X, const Eigen::VectorXi& 
         g.row(q) += X.row(a);
       }
     }
-  const long long divisor = o.reduction == Reduction::Sum ? 1 : o.reduction == Reduction::Mean ? valid : active;
+  const long long divisor = o.reduction.kind() == Reduction::Sum ? 1 : o.reduction.kind() == Reduction::Mean ? valid : active;
   const double weight = divisor == 0 ? 0.0 : 1.0 / static_cast<double>(divisor);
   b.value = sum * weight;
   b.grad = weight * g;

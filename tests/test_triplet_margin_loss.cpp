@@ -46,7 +46,7 @@ Brute brute_explicit(Ref metric, const RowMatrix<S>& A, const RowMatrix<S>& P, c
     if (term > 0) ++positive;
   }
   const Index count = A.rows();
-  switch (o.reduction) {
+  switch (o.reduction.kind()) {
     case Reduction::Sum: b.value = sum; break;
     case Reduction::Mean: b.value = count ? sum / double(count) : 0; break;
     case Reduction::MeanNonZero: b.value = positive ? sum / double(positive) : 0; break;
@@ -98,7 +98,7 @@ TEMPLATE_TEST_CASE("triplet_margin_loss (explicit) matches a brute-force loop", 
   const RowMatrix<S> P = random_embeddings<S>(23, 7, 102);
   const RowMatrix<S> N = random_embeddings<S>(23, 7, 103);
   for (const TripletOptions& o : option_grid()) {
-    INFO("margin " << o.margin << " swap " << o.swap << " soft " << o.soft << " reduction " << int(o.reduction));
+    INFO("margin " << o.margin << " swap " << o.swap << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
     const Brute b = brute_explicit(ref_of<M>(), A, P, N, o);
     const LossResult<S> r = triplet_margin_loss<M>(A, P, N, o);
     require_close<S>(double(r.value), b.value, value_tolerance<S>() * 10);
@@ -118,7 +118,7 @@ TEMPLATE_TEST_CASE("triplet_margin_loss (explicit) gradients match finite differ
   using S = typename TestType::Scalar;
   using M = typename TestType::Metric;
   for (const TripletOptions& o : option_grid()) {
-    INFO("margin " << o.margin << " swap " << o.swap << " soft " << o.soft << " reduction " << int(o.reduction));
+    INFO("margin " << o.margin << " swap " << o.swap << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
     // A seed whose triplets sit away from the hinge and swap kinks.
     unsigned seed = 200;
     RowMatrix<S> A, P, N;
@@ -163,7 +163,7 @@ TEMPLATE_TEST_CASE("triplet_margin_loss (index) equals the explicit form on gath
     N.row(k) = X.row(t.negative[std::size_t(k)]);
   }
   for (const TripletOptions& o : option_grid()) {
-    INFO("margin " << o.margin << " swap " << o.swap << " soft " << o.soft << " reduction " << int(o.reduction));
+    INFO("margin " << o.margin << " swap " << o.swap << " soft " << o.soft << " reduction " << int(o.reduction.kind()));
     const LossResult<S> e = triplet_margin_loss<M>(A, P, N, o);
     const LossResult<S> r = triplet_margin_loss<M>(X, t, o);
     require_close<S>(double(r.value), double(e.value), value_tolerance<S>() * 10);

@@ -1,7 +1,8 @@
-// What a loss returns, how its terms are reduced, and how a caller asks for
-// the value alone or for the gradient in a buffer it owns.
+// What a loss returns, and how a caller asks for the value alone or for the
+// gradient in a buffer it owns.
 #pragma once
 
+#include "contrastive/core/reducer.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 
@@ -10,20 +11,14 @@
 
 namespace contrastive {
 
-// How per-term losses become the loss value.
-enum class Reduction {
-  Mean,         // average over all terms (pairs, triplets, anchors: see each loss)
-  Sum,          // sum over all terms
-  MeanNonZero,  // average over terms with positive loss (pytorch-metric-learning's AvgNonZeroReducer)
-};
-
 // Value plus gradient, in the spirit of Ceres's cost functions: grad[k] is
 // dL/d(k-th embedding argument), shaped like that argument.
 template <class Scalar>
 struct LossResult {
   Scalar value = Scalar(0);
   std::vector<RowMatrix<Scalar>> grad;
-  // The per-term losses before reduction; each loss documents what a term is.
+  // The per-term losses before reduction (times their sample weights, see
+  // reducer.hpp); each loss documents what a term is.
   Vector<Scalar> terms;
 };
 
@@ -33,28 +28,6 @@ struct ValueOnly {};
 constexpr ValueOnly value_only{};
 
 namespace detail {
-
-// reduce(): the value of a reduction over `count` terms whose sum is `sum`, of
-// which `positive` are > 0, and the weight each term's gradient gets.
-template <class Scalar>
-struct Reduced {
-  Scalar value;
-  Scalar weight;  // d value / d term
-};
-
-template <class Scalar>
-Reduced<Scalar> reduce(Reduction reduction, Scalar sum, Index count, Index positive) {
-  Index divisor = 1;
-  switch (reduction) {
-    case Reduction::Sum: divisor = 1; break;
-    case Reduction::Mean: divisor = count; break;
-    case Reduction::MeanNonZero: divisor = positive; break;
-  }
-  // Empty sets give loss 0 and zero gradient, never 0/0.
-  if (divisor == 0) return {Scalar(0), Scalar(0)};
-  const Scalar weight = Scalar(1) / static_cast<Scalar>(divisor);
-  return {sum * weight, weight};
-}
 
 template <class G>
 struct is_resizable : std::is_base_of<Eigen::PlainObjectBase<G>, G> {};

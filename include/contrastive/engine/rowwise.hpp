@@ -5,6 +5,7 @@
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
+#include "contrastive/core/reducer.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/metrics/metric_traits.hpp"
 #include "contrastive/metrics/pairwise_kernel.hpp"
@@ -55,6 +56,25 @@ Scalar rowwise_pipeline(const Metric& metric, const ConstRowRef<Scalar>& A, cons
       return value;
     });
   });
+}
+
+// The loss of a row-wise pipeline with one term per row: term(k, d_k, slope)
+// returns row k's term and sets d term / d d_k; the terms are tallied under
+// their rows (sample weights) and reduced.
+template <class Scalar, class Term>
+Scalar reduce_row_terms(const Vector<Scalar>& d, Tally<Scalar> tally, Term&& term, Vector<Scalar>* dd,
+                        Vector<Scalar>* terms) {
+  const Index n = d.size();
+  if (terms) terms->resize(n);
+  for (Index k = 0; k < n; ++k) {
+    Scalar slope;
+    const Scalar t = tally.add(k, term(k, d(k), slope));
+    if (terms) (*terms)(k) = t;
+    if (dd) (*dd)(k) = slope * tally.weight(k);
+  }
+  const Reduced<Scalar> r = tally.finish();
+  if (dd) *dd *= r.weight;
+  return r.value;
 }
 
 // Index pairs (first[k], second[k]) into the rows of one X.

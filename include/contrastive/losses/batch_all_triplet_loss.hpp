@@ -12,6 +12,7 @@
 // MeanNonZero). No valid triplet: loss 0, zero gradient. options.soft and
 // options.swap are rejected (invalid_argument): the softplus does not
 // decompose over an anchor's sorted distances.
+// Sample weights: one per row, every triplet taking its anchor's weight.
 //
 // Reproducing other libraries:
 // - pytorch-metric-learning TripletMarginLoss(margin=0.05) without a miner
@@ -60,6 +61,7 @@ struct BatchAllTripletLoss {
     require_embeddings<Scalar>(fn, "X", X);
     require_triplet_options(fn, options, false, false);
     metric.check_rows(fn, X);
+    Tally<Scalar> tally(fn, "options.reduction", options.reduction, X.rows(), "the rows of X");
 
     const Index n = X.rows();
     const Scalar margin = static_cast<Scalar>(options.margin);
@@ -69,8 +71,6 @@ struct BatchAllTripletLoss {
     std::vector<Index> activations;  // difference array over the sorted side
     gap_sums.reserve(static_cast<std::size_t>(n) + 1);
     activations.reserve(static_cast<std::size_t>(n) + 1);
-    Scalar sum(0);
-    Index valid = 0, active = 0;
     auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
       for (Index a = D.first; a < D.end(); ++a) {
         sides.split(a, D.row_vector(a), labels);
@@ -79,8 +79,9 @@ struct BatchAllTripletLoss {
         const std::size_t np = sides.num_positives;
         const std::size_t nn = sides.num_negatives;
         if (np == 0 || nn == 0) continue;
-        valid += static_cast<Index>(np) * static_cast<Index>(nn);
+        const Scalar w = tally.weight(a);
         Scalar anchor_sum(0);
+        Index active = 0;
         if (dD) activations.assign(std::min(np, nn) + 1, 0);
         if (np <= nn) {
           std::sort(pos, pos + np, ranked_less<Scalar>);
@@ -98,7 +99,7 @@ struct BatchAllTripletLoss {
             if (c > 0) anchor_sum += gap_sums[j] + static_cast<Scalar>(c) * ((pos[j].distance - v) + margin);
             active += c;
             if (dD) {
-              (*dD)(a, neg[k].index) = -static_cast<Scalar>(c);
+              (*dD)(a, neg[k].index) = -w * static_cast<Scalar>(c);
               ++activations[j];
             }
           }
@@ -106,7 +107,7 @@ struct BatchAllTripletLoss {
             Index running = 0;
             for (std::size_t t = 0; t < np; ++t) {
               running += activations[t];
-              (*dD)(a, pos[t].index) = static_cast<Scalar>(running);
+              (*dD)(a, pos[t].index) = w * static_cast<Scalar>(running);
             }
           }
         } else {
@@ -124,7 +125,7 @@ struct BatchAllTripletLoss {
             if (c > 0) anchor_sum += gap_sums[j] + static_cast<Scalar>(c) * ((s - neg[j - 1].distance) + margin);
             active += c;
             if (dD) {
-              (*dD)(a, pos[k].index) = static_cast<Scalar>(c);
+              (*dD)(a, pos[k].index) = w * static_cast<Scalar>(c);
               ++activations[j];
             }
           }
@@ -133,15 +134,17 @@ struct BatchAllTripletLoss {
             Index running = 0;
             for (std::size_t t = nn; t-- > 0;) {
               running += activations[t + 1];
-              (*dD)(a, neg[t].index) = -static_cast<Scalar>(running);
+              (*dD)(a, neg[t].index) = -w * static_cast<Scalar>(running);
             }
           }
         }
-        if (terms) (*terms)(a) = anchor_sum;
-        sum += anchor_sum;
+        // The anchor's triplets all take its weight: w > 0 keeps their positive count.
+        const Scalar weighted = tally.weighted() ? w * anchor_sum : anchor_sum;
+        if (terms) (*terms)(a) = weighted;
+        tally.add_totals(weighted, static_cast<Index>(np) * static_cast<Index>(nn), w > Scalar(0) ? active : 0);
       }
     };
-    auto finish = [&] { return reduce<Scalar>(options.reduction, sum, valid, active); };
+    auto finish = [&] { return tally.finish(); };
     return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes, panel_loss<dense_gradient>(panel, finish),
                                      grads);
   }

@@ -11,7 +11,8 @@
 // squared distances differ but whose float square roots are equal are not a
 // tie: the farther (nearer) square wins. The value is the same either way.
 // Anchors lacking a positive or a negative are skipped: term 0, not counted by
-// Mean. Terms: one per anchor (length N); a skipped anchor's term is 0.
+// Mean. Terms: one per anchor (length N); a skipped anchor's term is 0. Sample
+// weights: one per row, the anchor's.
 // options.swap is rejected (invalid_argument).
 //
 // Reproducing other libraries:
@@ -43,6 +44,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace contrastive {
@@ -60,8 +62,9 @@ class BatchHardTiles {
   static constexpr bool order_distances = true;
   static constexpr bool sparse_gradient = true;
 
-  BatchHardTiles(const LabelVector& labels, const TripletOptions& options, Vector<Scalar>* terms)
-      : options_(options), terms_(terms), ids_(dense_label_ids(labels)) {
+  BatchHardTiles(const LabelVector& labels, const TripletOptions& options, Tally<Scalar> tally,
+                 Vector<Scalar>* terms)
+      : options_(options), tally_(std::move(tally)), terms_(terms), ids_(dense_label_ids(labels)) {
     const std::size_t n = static_cast<std::size_t>(labels.size());
     pos_d_.assign(n, -std::numeric_limits<Scalar>::infinity());
     neg_d_.assign(n, std::numeric_limits<Scalar>::infinity());
@@ -124,8 +127,6 @@ class BatchHardTiles {
     const Index n = static_cast<Index>(ids_.size());
     const Scalar margin = static_cast<Scalar>(options_.margin);
     if (terms_) terms_->setZero(n);
-    Scalar sum(0);
-    Index count = 0, positive = 0;
     for (Index a = 0; a < n; ++a) {
       const std::size_t k = static_cast<std::size_t>(a);
       // Anchors lacking a positive or a negative are skipped.
@@ -133,20 +134,20 @@ class BatchHardTiles {
       const Scalar d_ap = order_distance_to_distance<Kind>(pos_d_[k]);
       const Scalar d_an = order_distance_to_distance<Kind>(neg_d_[k]);
       const TripletTerm<Scalar> t = triplet_term<Scalar>(d_ap, d_an, margin, options_.soft);
-      if (terms_) (*terms_)(a) = t.value;
-      sum += t.value;
-      ++count;
-      if (t.value > Scalar(0)) ++positive;
+      const Scalar weighted = tally_.add(a, t.value);
+      if (terms_) (*terms_)(a) = weighted;
       if (sink) {
-        sink->add(a, pos_j_[k], t.slope, d_ap);
-        sink->add(a, neg_j_[k], -t.slope, d_an);
+        const Scalar slope = t.slope * tally_.weight(a);
+        sink->add(a, pos_j_[k], slope, d_ap);
+        sink->add(a, neg_j_[k], -slope, d_an);
       }
     }
-    return reduce<Scalar>(options_.reduction, sum, count, positive);
+    return tally_.finish();
   }
 
  private:
   const TripletOptions& options_;
+  Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
   std::vector<std::int32_t> ids_;
   std::vector<Scalar> pos_d_, neg_d_, masked_;
@@ -163,8 +164,9 @@ struct BatchHardTripletLoss {
     require_embeddings<Scalar>(name, "X", X);
     require_triplet_options(name, options, true, false);
     metric.check_rows(name, X);
+    Tally<Scalar> tally(name, "options.reduction", options.reduction, X.rows(), "the rows of X");
     return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     BatchHardTiles<Scalar>(labels, options, terms), grads);
+                                     BatchHardTiles<Scalar>(labels, options, std::move(tally), terms), grads);
   }
 };
 

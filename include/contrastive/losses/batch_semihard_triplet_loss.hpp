@@ -15,6 +15,7 @@
 // maximum gives such an anchor d(a,n*) = 0, i.e. term d(a,p) + margin.)
 // Terms: one per positive pair of an anchor that has a negative, ordered by
 // anchor, then by positive index. options.swap is rejected (invalid_argument).
+// Sample weights: one per row, a pair (a, p) taking its anchor's.
 //
 // Reproducing other libraries:
 // - TensorFlow Addons tfa.losses.triplet_semihard_loss(margin, distance_metric):
@@ -59,6 +60,7 @@ struct BatchSemihardTripletLoss {
     require_embeddings<Scalar>(fn, "X", X);
     require_triplet_options(fn, options, true, false);
     metric.check_rows(fn, X);
+    Tally<Scalar> tally(fn, "options.reduction", options.reduction, X.rows(), "the rows of X");
 
     const Index n = X.rows();
     const Scalar margin = static_cast<Scalar>(options.margin);
@@ -72,8 +74,6 @@ struct BatchSemihardTripletLoss {
     std::vector<Scalar> term_values;
     if (terms) term_values.reserve(static_cast<std::size_t>(n) * 4);
     const Scalar none = std::numeric_limits<Scalar>::infinity();  // an empty bucket
-    Scalar sum(0);
-    Index pairs = 0, positive = 0;
     auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
       for (Index a = D.first; a < D.end(); ++a) {
         sides.split(a, D.row_vector(a), labels);
@@ -123,25 +123,24 @@ struct BatchSemihardTripletLoss {
             if (j < nn) chosen[t] = neg[j];
           }
         }
+        const Scalar w = tally.weight(a);
         for (std::size_t t = 0; t < np; ++t) {
           const TripletTerm<Scalar> term =
               triplet_term<Scalar>(pos[t].distance, chosen[t].distance, margin, options.soft);
-          sum += term.value;
-          if (term.value > Scalar(0)) ++positive;
+          const Scalar value = tally.add(a, term.value);
           if (terms)
-            term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] =
-                term.value;
-          if (dD && term.slope != Scalar(0)) {
-            dD->add(a, pos[t].index, term.slope);
-            dD->add(a, chosen[t].index, -term.slope);
+            term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] = value;
+          const Scalar slope = w * term.slope;
+          if (dD && slope != Scalar(0)) {
+            dD->add(a, pos[t].index, slope);
+            dD->add(a, chosen[t].index, -slope);
           }
         }
-        pairs += static_cast<Index>(np);
       }
     };
     auto finish = [&] {
       if (terms) *terms = Eigen::Map<const Vector<Scalar>>(term_values.data(), static_cast<Index>(term_values.size()));
-      return reduce<Scalar>(options.reduction, sum, pairs, positive);
+      return tally.finish();
     };
     return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes, panel_loss<sparse_gradient>(panel, finish),
                                      grads);

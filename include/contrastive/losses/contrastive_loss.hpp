@@ -22,6 +22,10 @@
 //
 // Options (ContrastiveOptions): pos_margin (0) <= neg_margin (1), both >= 0;
 // squared (false); reduction (Mean); average_separately (false); scale (1, > 0).
+// Sample weights (reduction = Mean(w) etc., core/reducer.hpp): explicit pairs,
+// one per row of X1 (pair); mined pairs, one per row of X, a pair taking its
+// first index's; batch_contrastive_loss, one per row, a pair (i, j) taking
+// (w_i + w_j) / 2.
 //
 // Reproducing other libraries (each proved by tests/test_contrastive_loss.cpp
 // against tests/reference/data/pair_*.txt written by PyTorch):
@@ -66,7 +70,7 @@ struct ContrastiveOptions {
   double pos_margin = 0;   // positive pairs closer than this cost nothing
   double neg_margin = 1;   // negative pairs farther than this cost nothing
   bool squared = false;    // true: squared hinge terms
-  Reduction reduction = Reduction::Mean;
+  Reducer reduction = Reduction::Mean;
   bool average_separately = false;  // reduce positive and negative terms each on their own, then add
   double scale = 1;        // multiplies every term (0.5 gives Hadsell et al.'s 1/2 factors)
   std::size_t workspace_bytes = default_workspace_bytes;  // batch_contrastive_loss's pairwise workspace
@@ -112,52 +116,47 @@ struct ContrastiveTerm {
   }
 };
 
-// Running sums of the negative [0] and positive [1] terms; reduced jointly or
-// separately. finish() gives the value and d value / d term for each side.
+// The tallies of the negative [0] and positive [1] (weighted) terms; reduced
+// jointly or separately. finish() gives the value and d value / d weighted
+// term for each side.
 template <class Scalar>
 struct ContrastiveTally {
-  Scalar sum[2] = {Scalar(0), Scalar(0)};
-  Index count[2] = {0, 0};
-  Index positive[2] = {0, 0};
+  Tally<Scalar> side[2];
 
-  void add(bool similar, Scalar term) {
-    const int s = similar ? 1 : 0;
-    sum[s] += term;
-    ++count[s];
-    if (term > Scalar(0)) ++positive[s];
-  }
+  explicit ContrastiveTally(const Tally<Scalar>& tally) : side{tally, tally} {}
 
   Scalar finish(const ContrastiveOptions& o, Scalar weight[2]) const {
     if (o.average_separately) {
-      const Reduced<Scalar> neg = reduce<Scalar>(o.reduction, sum[0], count[0], positive[0]);
-      const Reduced<Scalar> pos = reduce<Scalar>(o.reduction, sum[1], count[1], positive[1]);
+      const Reduced<Scalar> neg = side[0].finish();
+      const Reduced<Scalar> pos = side[1].finish();
       weight[0] = neg.weight;
       weight[1] = pos.weight;
       return neg.value + pos.value;
     }
-    const Reduced<Scalar> all = reduce<Scalar>(o.reduction, sum[0] + sum[1], count[0] + count[1],
-                                               positive[0] + positive[1]);
-    weight[0] = weight[1] = all.weight;
-    return all.value;
+    Tally<Scalar> all = side[0];
+    all.add_totals(side[1].sum(), side[1].count(), side[1].positive());
+    const Reduced<Scalar> r = all.finish();
+    weight[0] = weight[1] = r.weight;
+    return r.value;
   }
 };
 
-// Loss on paired distances d(k) with flags similar(k): the body shared by the
-// explicit-pair and the mined-pair forms.
-template <class Scalar, class IsSimilar>
-Scalar contrastive_on_rowwise(const Vector<Scalar>& d, IsSimilar&& is_similar,
-                              const ContrastiveOptions& o, Vector<Scalar>* dd,
-                              Vector<Scalar>* terms) {
+// Loss on paired distances d(k) with flags similar(k), pair k belonging to
+// sample owner(k): the body shared by the explicit-pair and the mined-pair forms.
+template <class Scalar, class IsSimilar, class Owner>
+Scalar contrastive_on_rowwise(const Vector<Scalar>& d, IsSimilar&& is_similar, Owner&& owner,
+                              const ContrastiveOptions& o, const Tally<Scalar>& weights,
+                              Vector<Scalar>* dd, Vector<Scalar>* terms) {
   const ContrastiveTerm<Scalar> term(o);
-  ContrastiveTally<Scalar> tally;
+  ContrastiveTally<Scalar> tally(weights);
   if (terms) terms->resize(d.size());
   for (Index k = 0; k < d.size(); ++k) {
     Scalar slope;
     const bool similar = is_similar(k);
-    const Scalar t = term(similar, d(k), slope);
-    tally.add(similar, t);
+    const Index sample = owner(k);
+    const Scalar t = tally.side[similar ? 1 : 0].add(sample, term(similar, d(k), slope));
     if (terms) (*terms)(k) = t;
-    if (dd) (*dd)(k) = slope;
+    if (dd) (*dd)(k) = slope * weights.weight(sample);
   }
   Scalar weight[2];
   const Scalar value = tally.finish(o, weight);
@@ -181,9 +180,10 @@ struct ContrastivePairsLoss {
     require_same_shape(name, "X1", X1, "X2", X2);
     validate_contrastive_options(name, o);
     metric.check_rows(name, X1);
+    const Tally<Scalar> weights(name, "options.reduction", o.reduction, X1.rows(), "the pairs (rows of X1)");
     auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
       return contrastive_on_rowwise<Scalar>(
-          d, [&](Index k) { return similar(k) != 0; }, o, dd, terms);
+          d, [&](Index k) { return similar(k) != 0; }, [](Index k) { return k; }, o, weights, dd, terms);
     };
     return rowwise_pipeline<Scalar>(metric, X1, X2, loss, grads);
   }
@@ -220,9 +220,11 @@ struct ContrastiveMinedLoss {
     validate_pairs(name, pairs, X.rows());
     validate_contrastive_options(name, o);
     metric.check_rows(name, X);
+    const Tally<Scalar> weights(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
     auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
       return contrastive_on_rowwise<Scalar>(
-          d, [&](Index p) { return pairs.similar[static_cast<std::size_t>(p)] != 0; }, o, dd, terms);
+          d, [&](Index p) { return pairs.similar[static_cast<std::size_t>(p)] != 0; },
+          [&](Index p) { return pairs.first[static_cast<std::size_t>(p)]; }, o, weights, dd, terms);
     };
     return index_pairs_pipeline<Scalar>(metric, X, pairs, loss, grads);
   }
@@ -231,7 +233,8 @@ struct ContrastiveMinedLoss {
 // All pairs i < j of a batch, on symmetric tiles: pass 1 tallies the sums and
 // counts of both sides; the reduction weights (which may differ per side) are
 // known only then, so pass 2 writes each pair's dL/dd once, recomputing the
-// pair's hinge (cheaper than keeping it).
+// pair's hinge (cheaper than keeping it). With sample weights each pair's
+// term and slope are scaled by the mean of its two rows' weights.
 template <class Scalar>
 class BatchContrastiveTiles {
  public:
@@ -239,12 +242,11 @@ class BatchContrastiveTiles {
   static constexpr bool sparse_gradient = false;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  BatchContrastiveTiles(const LabelVector& labels, const ContrastiveOptions& o, Vector<Scalar>* terms)
+  BatchContrastiveTiles(const LabelVector& labels, const ContrastiveOptions& o, const Tally<Scalar>& tally,
+                        Vector<Scalar>* terms)
       : o_(o), term_(o), terms_(pair_terms_within<Scalar>(terms, labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0) / 2, o.workspace_bytes)),
-        ids_(dense_label_ids(labels)), n_(labels.size()) {
-    s_buf_.resize(256);
-    c_buf_.resize(256);
-    h_buf_.resize(256);
+        ids_(dense_label_ids(labels)), n_(labels.size()), tally_(tally) {
+    reserve(256);
   }
 
   void tile(const DistanceTile<Scalar>& t) {
@@ -265,18 +267,15 @@ class BatchContrastiveTiles {
         } else {
           tv = scale * tv;
         }
+        if (weighted()) tv *= pair_weights(i, t.j0 + c0, m);
       }
-      // A term counts as positive when it is > 0 (as ContrastiveTally::add).
+      // A term counts as positive when it is > 0 (as Tally::add).
       for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
       const Eigen::Map<const Row> tm(T, m), sm(S, m), hm(H, m);
       const Index same = static_cast<Index>(sm.sum());
-      tally_.sum[1] += (tm * sm).sum();
-      tally_.sum[0] += (tm * (Scalar(1) - sm)).sum();
-      tally_.count[1] += same;
-      tally_.count[0] += m - same;
       const Index hits_pos = static_cast<Index>((hm * sm).sum());
-      tally_.positive[1] += hits_pos;
-      tally_.positive[0] += static_cast<Index>(hm.sum()) - hits_pos;
+      tally_.side[1].add_totals((tm * sm).sum(), same, hits_pos);
+      tally_.side[0].add_totals((tm * (Scalar(1) - sm)).sum(), m - same, static_cast<Index>(hm.sum()) - hits_pos);
     }
   }
 
@@ -304,6 +303,7 @@ class BatchContrastiveTiles {
         for (Index j = 0; j < m; ++j) H[j] = C[j] > Scalar(0) ? Scalar(1) : Scalar(0);
         gv = Eigen::Map<const Row>(H, m) * (sv * wp + (Scalar(1) - sv) * wn);
       }
+      if (weighted()) gv *= pair_weights(i, t.j0 + c0, m);
     }
   }
 
@@ -313,6 +313,15 @@ class BatchContrastiveTiles {
     s_buf_.resize(static_cast<std::size_t>(cols));
     c_buf_.resize(static_cast<std::size_t>(cols));
     h_buf_.resize(static_cast<std::size_t>(cols));
+    w_buf_.resize(static_cast<std::size_t>(cols));
+  }
+
+  bool weighted() const { return tally_.side[0].weighted(); }
+
+  // The weights of pairs (i, j0), ..., (i, j0 + m - 1).
+  Eigen::Map<const Row> pair_weights(Index i, Index j0, Index m) {
+    for (Index j = 0; j < m; ++j) w_buf_[static_cast<std::size_t>(j)] = tally_.side[0].pair_weight(i, j0 + j);
+    return Eigen::Map<const Row>(w_buf_.data(), m);
   }
 
   // The pairs of row i in tile t: S = same-label mask (0/1), C = the unscaled
@@ -334,7 +343,7 @@ class BatchContrastiveTiles {
   Index n_;
   ContrastiveTally<Scalar> tally_;
   Scalar weight_[2] = {Scalar(0), Scalar(0)};
-  std::vector<Scalar> s_buf_, c_buf_, h_buf_;
+  std::vector<Scalar> s_buf_, c_buf_, h_buf_, w_buf_;
 };
 
 struct BatchContrastiveLoss {
@@ -347,8 +356,9 @@ struct BatchContrastiveLoss {
     require_embeddings<Scalar>(name, "X", X);
     validate_contrastive_options(name, o);
     metric.check_rows(name, X);
-    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes, BatchContrastiveTiles<Scalar>(labels, o, terms),
-                                     grads);
+    const Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
+    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
+                                     BatchContrastiveTiles<Scalar>(labels, o, tally, terms), grads);
   }
 };
 

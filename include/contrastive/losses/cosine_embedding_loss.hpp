@@ -5,6 +5,7 @@
 // reduced with `reduction` (default Mean, PyTorch's 'mean' over all N rows;
 // Sum is PyTorch's 'sum'; the terms are PyTorch's reduction='none' output).
 // margin in [-1, 1] (PyTorch's default 0). grad = {dX1, dX2}; terms: one per row.
+// `reduction` may carry sample weights, one per row (core/reducer.hpp).
 //
 // Reproducing PyTorch: cosine_embedding_loss(X1, X2, y, margin[, Sum]) equals
 // torch.nn.functional.cosine_embedding_loss(x1, x2, y, margin, reduction='mean'/'sum')
@@ -64,32 +65,21 @@ inline void validate_cosine_margin(const char* function, double margin) {
 // On the Cosine metric's row-wise distance d = 1 - cos.
 template <class Scalar>
 Scalar cosine_embedding_eval(const ConstRowRef<Scalar>& X1, const ConstRowRef<Scalar>& X2,
-                             const Vector<double>& target, double margin, Reduction reduction,
+                             const Vector<double>& target, double margin, const Reducer& reduction,
                              Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  const Tally<Scalar> tally("cosine_embedding_loss", "reduction", reduction, X1.rows(), "the rows of X1");
   const Scalar m = static_cast<Scalar>(margin);
-  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-    const Index n = d.size();
-    if (terms) terms->resize(n);
-    Scalar sum = Scalar(0);
-    Index positive = 0;
-    for (Index i = 0; i < n; ++i) {
-      Scalar t, slope;
-      if (target(i) > 0) {
-        t = d(i);  // 1 - cos
-        slope = Scalar(1);
-      } else {
-        const Scalar h = Scalar(1) - d(i) - m;  // cos - margin
-        t = h > Scalar(0) ? h : Scalar(0);
-        slope = h > Scalar(0) ? Scalar(-1) : Scalar(0);
-      }
-      sum += t;
-      if (t > Scalar(0)) ++positive;
-      if (terms) (*terms)(i) = t;
-      if (dd) (*dd)(i) = slope;
+  const auto term = [&](Index i, Scalar d, Scalar& slope) {
+    if (target(i) > 0) {
+      slope = Scalar(1);
+      return d;  // 1 - cos
     }
-    const Reduced<Scalar> r = reduce<Scalar>(reduction, sum, n, positive);
-    if (dd) *dd *= r.weight;
-    return r.value;
+    const Scalar h = Scalar(1) - d - m;  // cos - margin
+    slope = h > Scalar(0) ? Scalar(-1) : Scalar(0);
+    return h > Scalar(0) ? h : Scalar(0);
+  };
+  auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
+    return reduce_row_terms<Scalar>(d, tally, term, dd, terms);
   };
   return rowwise_pipeline<Scalar>(Cosine{}, X1, X2, loss, grads);
 }
@@ -120,7 +110,7 @@ LossResult<typename D1::Scalar> cosine_embedding_loss(const Eigen::MatrixBase<D1
                                                       const Eigen::MatrixBase<D2>& X2,
                                                       const Eigen::DenseBase<T>& target,
                                                       double margin = 0.0,
-                                                      Reduction reduction = Reduction::Mean) {
+                                                      const Reducer& reduction = Reduction::Mean) {
   using Scalar = typename D1::Scalar;
   const detail::CosineEmbeddingInputs<D1, D2, T> in(X1, X2, target, margin);
   return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
@@ -131,7 +121,7 @@ LossResult<typename D1::Scalar> cosine_embedding_loss(const Eigen::MatrixBase<D1
 template <class D1, class D2, class T>
 typename D1::Scalar cosine_embedding_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
                                           const Eigen::DenseBase<T>& target, double margin,
-                                          Reduction reduction, ValueOnly) {
+                                          const Reducer& reduction, ValueOnly) {
   using Scalar = typename D1::Scalar;
   const detail::CosineEmbeddingInputs<D1, D2, T> in(X1, X2, target, margin);
   return detail::evaluate_value_only<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
@@ -149,7 +139,7 @@ typename D1::Scalar cosine_embedding_loss(const Eigen::MatrixBase<D1>& X1, const
 template <class D1, class D2, class T, class G1, class G2>
 typename D1::Scalar cosine_embedding_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D2>& X2,
                                           const Eigen::DenseBase<T>& target, double margin,
-                                          Reduction reduction, const Eigen::MatrixBase<G1>& grad1_out,
+                                          const Reducer& reduction, const Eigen::MatrixBase<G1>& grad1_out,
                                           const Eigen::MatrixBase<G2>& grad2_out) {
   using Scalar = typename D1::Scalar;
   const detail::CosineEmbeddingInputs<D1, D2, T> in(X1, X2, target, margin);

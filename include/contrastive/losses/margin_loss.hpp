@@ -22,8 +22,14 @@
 // count of terms with positive loss (PML's divisor num_pos_pairs + num_neg_pairs).
 // Mean divides by the weighted count of all terms; Sum divides by 1.
 //
-// Result: MarginLossResult<Scalar>: value, grad = {dX}, terms = the unweighted
-// loss of every ordered pair (a, b), a != b, in row-major order (N(N-1) terms,
+// Sample weights (reduction = MeanNonZero(w), core/reducer.hpp): one per row;
+// an ordered pair (a, b) takes its anchor a's weight, in its term, its count
+// (a weight of 0 takes it out of MeanNonZero's divisor), its beta gradient and
+// its per-class regulariser use.
+//
+// Result: MarginLossResult<Scalar>: value, grad = {dX}, terms = the loss of
+// every ordered pair (a, b), a != b, times a's sample weight but not the
+// triplet weighting, in row-major order (N(N-1) terms,
 // while they fit options.workspace_bytes; beyond it terms is empty),
 // beta_grad = dL/dbeta: length 1 for a scalar beta, else class_beta.size().
 //
@@ -51,6 +57,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace contrastive {
@@ -61,7 +68,7 @@ struct MarginOptions {
   Eigen::VectorXd class_beta;   // optional: one boundary per class, indexed by label in [0, size)
   double nu = 0;                // regulariser weight on beta
   bool triplet_weights = false; // weight pairs as PML's triplets_per_anchor="all"
-  Reduction reduction = Reduction::MeanNonZero;
+  Reducer reduction = Reduction::MeanNonZero;
   std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace
 };
 
@@ -131,16 +138,19 @@ class MarginTiles {
   static constexpr bool single_pass = true;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  MarginTiles(const LabelVector& labels, const MarginOptions& o, Vector<Scalar>* terms)
-      : o_(o),
+  MarginTiles(const LabelVector& labels, const MarginOptions& o, Tally<Scalar> tally, Vector<Scalar>* terms)
+      : o_(o), tally_(std::move(tally)),
         terms_(pair_terms_within<Scalar>(terms, labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0), o.workspace_bytes)),
         ids_(dense_label_ids(labels)), n_(labels.size()) {
     per_class_ = o.class_beta.size() != 0;
+    // Anchor i's and anchor j's terms of a pair differ with per-class betas or sample weights.
+    separate_ = per_class_ || tally_.weighted();
     const Index n_beta = margin_beta_count(o);
     betas_ = per_class_ ? Vector<Scalar>(o.class_beta.template cast<Scalar>())
                         : Vector<Scalar>::Constant(1, static_cast<Scalar>(o.beta));
     uses_ = Vector<Scalar>::Zero(n_beta);
-    // Per anchor: its class sizes, beta, and weights (PML's triplet weighting or 1).
+    // Per anchor: its class sizes, beta, and weights (PML's triplet weighting or 1);
+    // fpos_ / fneg_ are d term / d d of an active hinge, times the sample weight.
     std::vector<Index> class_size(ids_.empty() ? 0 : static_cast<std::size_t>(*std::max_element(ids_.begin(), ids_.end()) + 1), 0);
     for (const std::int32_t id : ids_) ++class_size[static_cast<std::size_t>(id)];
     const std::size_t n = static_cast<std::size_t>(n_);
@@ -156,11 +166,12 @@ class MarginTiles {
       const Index c = per_class_ ? static_cast<Index>(labels(static_cast<Index>(a))) : 0;
       class_of_[a] = c;
       beta_of_[a] = betas_(c);
-      uses_(c) += static_cast<Scalar>(o.triplet_weights ? n_pos * n_neg : n_ - 1);
+      const Scalar w = tally_.weight(static_cast<Index>(a));
+      uses_(c) += w * static_cast<Scalar>(o.triplet_weights ? n_pos * n_neg : n_ - 1);
       wpos_[a] = o.triplet_weights ? n_neg : 1;
       wneg_[a] = o.triplet_weights ? n_pos : 1;
-      fpos_[a] = static_cast<Scalar>(wpos_[a]);
-      fneg_[a] = -static_cast<Scalar>(wneg_[a]);
+      fpos_[a] = w * static_cast<Scalar>(wpos_[a]);
+      fneg_[a] = -w * static_cast<Scalar>(wneg_[a]);
       count_ += wpos_[a] * n_pos + wneg_[a] * n_neg;
     }
     for (Row* r : {&t_pos_, &t_neg_, &h_pos_, &h_neg_}) r->setZero(n_);
@@ -175,12 +186,16 @@ class MarginTiles {
       const Index j0 = t.j0 + c0;
       Scalar* S = s_.data();
       Scalar* Ti = ti_.data();
-      Scalar* Tj = per_class_ ? tj_.data() : ti_.data();
+      Scalar* Tj = separate_ ? tj_.data() : ti_.data();
       Scalar* Hi = hi_.data();
-      Scalar* Hj = per_class_ ? hj_.data() : hi_.data();
+      Scalar* Hj = separate_ ? hj_.data() : hi_.data();
       terms_of_pair(t, i, S, Ti, Tj);
+      if (tally_.weighted()) {
+        Eigen::Map<Row>(Ti, m) *= tally_.weight(i);
+        for (Index c = 0; c < m; ++c) Tj[c] *= tally_.weight(j0 + c);
+      }
       for (Index c = 0; c < m; ++c) Hi[c] = Ti[c] > Scalar(0) ? Scalar(1) : Scalar(0);
-      if (per_class_) {
+      if (separate_) {
         for (Index c = 0; c < m; ++c) Hj[c] = Tj[c] > Scalar(0) ? Scalar(1) : Scalar(0);
       }
       const Eigen::Map<const Row> sm(S, m), ti(Ti, m), tj(Tj, m), hi(Hi, m), hj(Hj, m);
@@ -221,7 +236,7 @@ class MarginTiles {
       const Index j0 = t.j0 + c0;
       Scalar* S = s_.data();
       Scalar* Ti = ti_.data();
-      Scalar* Tj = per_class_ ? tj_.data() : ti_.data();
+      Scalar* Tj = separate_ ? tj_.data() : ti_.data();
       terms_of_pair(t, i, S, Ti, Tj);
       const std::size_t k = static_cast<std::size_t>(i);
       const Scalar fp = fpos_[k], fn = fneg_[k];
@@ -242,16 +257,20 @@ class MarginTiles {
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     Scalar sum(0);
     Index positive = 0;
-    Eigen::Matrix<Index, Eigen::Dynamic, 1> beta_slope = Eigen::Matrix<Index, Eigen::Dynamic, 1>::Zero(betas_.size());
+    // Whole multiples of the sample weights: exact in double (integers below 2^53 when unweighted).
+    Eigen::VectorXd beta_slope = Eigen::VectorXd::Zero(betas_.size());
     for (Index a = 0; a < n_; ++a) {
       const std::size_t k = static_cast<std::size_t>(a);
-      sum += o_.triplet_weights ? fpos_[k] * t_pos_(a) + static_cast<Scalar>(wneg_[k]) * t_neg_(a)
+      // The tile sums already carry the sample weight.
+      sum += o_.triplet_weights ? static_cast<Scalar>(wpos_[k]) * t_pos_(a) + static_cast<Scalar>(wneg_[k]) * t_neg_(a)
                                 : t_pos_(a) + t_neg_(a);
       const Index pos_hits = static_cast<Index>(h_pos_(a)), neg_hits = static_cast<Index>(h_neg_(a));
       positive += wpos_[k] * pos_hits + wneg_[k] * neg_hits;
-      beta_slope(class_of_[k]) -= wpos_[k] * pos_hits - wneg_[k] * neg_hits;
+      beta_slope(class_of_[k]) -=
+          static_cast<double>(tally_.weight(a)) * static_cast<double>(wpos_[k] * pos_hits - wneg_[k] * neg_hits);
     }
-    const Reduced<Scalar> r = reduce<Scalar>(o_.reduction, sum, count_, positive);
+    tally_.add_totals(sum, count_, positive);
+    const Reduced<Scalar> r = tally_.finish();
     value_ = r.value;
     beta_grad_ = beta_slope.template cast<Scalar>() * r.weight;
     const Scalar nu = static_cast<Scalar>(o_.nu);
@@ -304,10 +323,12 @@ class MarginTiles {
   }
 
   const MarginOptions& o_;
+  Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
   std::vector<std::int32_t> ids_;
   Index n_;
   bool per_class_ = false;
+  bool separate_ = false;
   Vector<Scalar> betas_, uses_, beta_grad_;
   std::vector<Scalar> beta_of_, fpos_, fneg_;
   std::vector<Index> class_of_, wpos_, wneg_;
@@ -328,7 +349,8 @@ struct MarginLoss {
     require_embeddings<Scalar>(name, "X", X);
     validate_margin_options(name, o, labels);
     metric.check_rows(name, X);
-    MarginTiles<Scalar> loss(labels, o, terms);
+    MarginTiles<Scalar> loss(labels, o, Tally<Scalar>(name, "options.reduction", o.reduction, X.rows(), "the rows of X"),
+                             terms);
     const Scalar value = run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes, loss, grads);
     if (grads) grads->push_back(RowMatrix<Scalar>(loss.beta_grad()));
     return value;

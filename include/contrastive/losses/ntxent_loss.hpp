@@ -9,13 +9,15 @@
 //   z = [view1; view2] (2N x D); row i's positive is its other view pos(i) = i +- N
 //   term_i = -s_{i,pos(i)} + log sum_{k != i} exp(s_ik)          (2N terms, one per row of z)
 //   loss   = Reduction::Mean (default, over the 2N rows), Sum or MeanNonZero
-//   grad   = {d view1, d view2}
+//   grad   = {d view1, d view2}; sample weights: one per row of view1, for both
+//            of its views' terms
 //
 // Labels, ntxent_loss(X, labels, temperature): one term per ordered positive
 // pair (a, p), a != p, labels equal; negatives of a are the rows with another label:
 //   term_ap = -s_ap + log( exp(s_ap) + sum_{n: label n != label a} exp(s_an) )
 //   loss    = Reduction::Mean (default, over the positive pairs), Sum or MeanNonZero
 //   grad    = {dX}; terms in anchor order, positives in row order within an anchor.
+//   Sample weights: one per row, a pair (a, p) taking its anchor's.
 // Other positives of a are not in term_ap's denominator (PML's choice; supcon_loss
 // puts them there). With labels [0..N-1, 0..N-1] on [view1; view2] the two forms
 // are the same loss, term for term.
@@ -61,7 +63,7 @@ namespace contrastive {
 
 struct NTXentOptions {
   // Over the 2N rows of [view1; view2], or over the positive pairs with labels.
-  Reduction reduction = Reduction::Mean;
+  Reducer reduction = Reduction::Mean;
   std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace
 };
 
@@ -82,8 +84,9 @@ class NTXentTiles {
   static constexpr bool sparse_gradient = false;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions& options, Vector<Scalar>* terms)
-      : options_(options), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+  NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
+              Vector<Scalar>* terms)
+      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t) {
     const std::size_t n = static_cast<std::size_t>(n_);
     rank_.resize(n);
@@ -119,28 +122,26 @@ class NTXentTiles {
 
   template <MetricKind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
-    Scalar sum(0);
-    Index positive_terms = 0;
     weight_.setZero(n_);
     for (Index i = 0; i < n_; ++i) {
       const Scalar S = softmin_.sum()(i);
       const Scalar log_s = S > Scalar(0) ? std::log(S) : Scalar(0);
       Scalar sigma_sum(0);
+      const Scalar w = tally_.weight(i);
       for (Index k = offset_[static_cast<std::size_t>(i)]; k < offset_[static_cast<std::size_t>(i) + 1]; ++k) {
         const std::size_t u = static_cast<std::size_t>(k);
         // term = log(exp(a) + S) - a = softplus(log S - a), a = s_ip - largest negative logit.
-        const Scalar value = S > Scalar(0) ? softplus<Scalar>(log_s - (softmin_.shift()(i) - positive_d_[u]) * inv_t_)
-                                           : Scalar(0);
+        const Scalar raw = S > Scalar(0) ? softplus<Scalar>(log_s - (softmin_.shift()(i) - positive_d_[u]) * inv_t_)
+                                         : Scalar(0);
+        const Scalar value = tally_.add(i, raw);
         if (terms_) (*terms_)(k) = value;
-        sum += value;
-        if (value > Scalar(0)) ++positive_terms;
-        const bool counted = options_.reduction != Reduction::MeanNonZero || value > Scalar(0);
-        sigma_[u] = counted ? -std::expm1(-value) : Scalar(0);
+        const bool counted = tally_.kind() != Reduction::MeanNonZero || value > Scalar(0);
+        sigma_[u] = counted ? w * -std::expm1(-raw) : Scalar(0);
         sigma_sum += sigma_[u];
       }
       if (S > Scalar(0)) weight_(i) = -sigma_sum * inv_t_ / S;
     }
-    return reduce<Scalar>(options_.reduction, sum, offset_.back(), positive_terms);
+    return tally_.finish();
   }
 
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
@@ -180,7 +181,7 @@ class NTXentTiles {
     return keep_.data();
   }
 
-  const NTXentOptions& options_;
+  Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
   LabelGroups groups_;
   std::vector<std::int32_t> ids_;
@@ -210,13 +211,22 @@ struct NTXentViewsLoss {
     require_embeddings<Scalar>(name, "view2", view2);
     require_same_shape(name, "view1", view1, "view2", view2);
     const Index n = view1.rows();
+    // A sample is a pair of views: its weight applies to both rows.
+    require_sample_weights(name, "options.reduction", options.reduction, n, "the samples (rows of view1)");
+    Options stacked_options = options;
+    if (options.reduction.weighted()) {
+      const Vector<double>& w = options.reduction.sample_weights();
+      Vector<double> both(2 * n);
+      both << w, w;
+      stacked_options.reduction = Reducer(options.reduction.kind(), both);
+    }
     RowMatrix<Scalar> z(2 * n, view1.cols());
     z.topRows(n) = view1;
     z.bottomRows(n) = view2;
     LabelVector labels(2 * n);
     for (Index i = 0; i < n; ++i) labels(i) = labels(i + n) = static_cast<Label>(i);
     const Scalar value = NTXentLabelsLoss::eval<Scalar>(metric, ConstRowRef<Scalar>(z), labels, temperature,
-                                                        options, grads, terms);
+                                                        stacked_options, grads, terms);
     if (grads) {
       // {d[view1; view2], params...} -> {d view1, d view2, params...}
       RowMatrix<Scalar> stacked = std::move((*grads)[0]);

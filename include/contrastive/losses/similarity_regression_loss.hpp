@@ -6,6 +6,7 @@
 //   Euclidean, SquaredEuclidean:  s = 1 / (1 + d)               (in (0, 1], 1 at d = 0)
 //   (any other metric: 1 / (1 + d) as well)
 // grad = {dX1, dX2}; terms: one squared error per row.
+// `reduction` may carry sample weights, one per row (core/reducer.hpp).
 //
 // Reproducing sentence-transformers CosineSimilarityLoss (MSELoss of
 // torch.cosine_similarity(u, v) against the score, the default identity
@@ -68,26 +69,17 @@ Vector<double> to_scores(const char* function, const Eigen::DenseBase<T>& target
 
 template <class Metric, class Scalar>
 Scalar similarity_regression_eval(const ConstRowRef<Scalar>& X1, const ConstRowRef<Scalar>& X2,
-                                  const Vector<double>& target, Reduction reduction,
+                                  const Vector<double>& target, const Reducer& reduction,
                                   Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  const Tally<Scalar> tally("similarity_regression_loss", "reduction", reduction, X1.rows(), "the rows of X1");
+  const auto term = [&](Index i, Scalar d, Scalar& slope) {
+    Scalar ds;
+    const Scalar r = SimilarityOfDistance<Metric>::similarity(d, ds) - static_cast<Scalar>(target(i));
+    slope = Scalar(2) * r * ds;
+    return r * r;
+  };
   auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-    const Index n = d.size();
-    if (terms) terms->resize(n);
-    Scalar sum = Scalar(0);
-    Index positive = 0;
-    for (Index i = 0; i < n; ++i) {
-      Scalar slope;
-      const Scalar r = SimilarityOfDistance<Metric>::similarity(d(i), slope) -
-                       static_cast<Scalar>(target(i));
-      const Scalar t = r * r;
-      sum += t;
-      if (t > Scalar(0)) ++positive;
-      if (terms) (*terms)(i) = t;
-      if (dd) (*dd)(i) = Scalar(2) * r * slope;
-    }
-    const Reduced<Scalar> red = reduce<Scalar>(reduction, sum, n, positive);
-    if (dd) *dd *= red.weight;
-    return red.value;
+    return reduce_row_terms<Scalar>(d, tally, term, dd, terms);
   };
   return rowwise_pipeline<Scalar>(Metric{}, X1, X2, loss, grads);
 }
@@ -116,7 +108,7 @@ template <class Metric = Euclidean, class D1, class D2, class T>
 LossResult<typename D1::Scalar> similarity_regression_loss(const Eigen::MatrixBase<D1>& X1,
                                                            const Eigen::MatrixBase<D2>& X2,
                                                            const Eigen::DenseBase<T>& target,
-                                                           Reduction reduction = Reduction::Mean) {
+                                                           const Reducer& reduction = Reduction::Mean) {
   using Scalar = typename D1::Scalar;
   const detail::SimilarityRegressionInputs<D1, D2, T> in(X1, X2, target);
   return detail::evaluate_with_gradient<Scalar>([&](detail::Gradients<Scalar>* g, Vector<Scalar>* t) {
@@ -127,7 +119,7 @@ LossResult<typename D1::Scalar> similarity_regression_loss(const Eigen::MatrixBa
 template <class Metric = Euclidean, class D1, class D2, class T>
 typename D1::Scalar similarity_regression_loss(const Eigen::MatrixBase<D1>& X1,
                                                const Eigen::MatrixBase<D2>& X2,
-                                               const Eigen::DenseBase<T>& target, Reduction reduction,
+                                               const Eigen::DenseBase<T>& target, const Reducer& reduction,
                                                ValueOnly) {
   using Scalar = typename D1::Scalar;
   const detail::SimilarityRegressionInputs<D1, D2, T> in(X1, X2, target);
@@ -147,7 +139,7 @@ typename D1::Scalar similarity_regression_loss(const Eigen::MatrixBase<D1>& X1,
 template <class Metric = Euclidean, class D1, class D2, class T, class G1, class G2>
 typename D1::Scalar similarity_regression_loss(const Eigen::MatrixBase<D1>& X1,
                                                const Eigen::MatrixBase<D2>& X2,
-                                               const Eigen::DenseBase<T>& target, Reduction reduction,
+                                               const Eigen::DenseBase<T>& target, const Reducer& reduction,
                                                const Eigen::MatrixBase<G1>& grad1_out,
                                                const Eigen::MatrixBase<G2>& grad2_out) {
   using Scalar = typename D1::Scalar;

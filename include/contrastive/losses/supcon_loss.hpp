@@ -10,7 +10,8 @@
 //   loss   = Reduction::MeanNonZero (default; PML's AvgNonZeroReducer: mean over
 //            anchors with term > 0), Reduction::Mean (mean over the anchors that
 //            have a positive), or Sum.
-//   grad = {dX}; terms: one per anchor (row of X).
+//   grad = {dX}; terms: one per anchor (row of X). Sample weights: one per row,
+//   the anchor's (core/reducer.hpp).
 //
 // Empty sets: a batch without any positive pair, or without any negative pair
 // (a single class), has loss 0 and zero gradient, as in PML (which returns
@@ -56,7 +57,7 @@ namespace contrastive {
 
 struct SupConOptions {
   // MeanNonZero: over anchors with positive loss (PML). Mean: over anchors with a positive.
-  Reduction reduction = Reduction::MeanNonZero;
+  Reducer reduction = Reduction::MeanNonZero;
   std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace
 };
 
@@ -76,8 +77,9 @@ class SupConTiles {
   static constexpr bool sparse_gradient = false;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  SupConTiles(const LabelVector& labels, Scalar inv_t, const SupConOptions& options, Vector<Scalar>* terms)
-      : options_(options), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+  SupConTiles(const LabelVector& labels, Scalar inv_t, const SupConOptions&, Tally<Scalar> tally,
+              Vector<Scalar>* terms)
+      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t), positive_d_(Row::Zero(labels.size())) {
     // No positive pair or no negative anywhere: loss 0, zero gradient.
     empty_ = !groups_.any_positive || !groups_.any_negative;
@@ -105,25 +107,21 @@ class SupConTiles {
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     row_a_.setZero(n_);
     row_b_.setZero(n_);
-    if (empty_) return reduce<Scalar>(options_.reduction, Scalar(0), 0, 0);
-    Scalar sum(0);
-    Index anchors = 0, positive_terms = 0;
+    if (empty_) return tally_.finish();
     for (Index i = 0; i < n_; ++i) {
       const Index size = groups_.class_size(i);
       if (size == 1) continue;
-      ++anchors;
       const Scalar p = static_cast<Scalar>(size - 1);
       // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
-      const Scalar term =
-          std::log(softmin_.sum()(i)) - (softmin_.shift()(i) - positive_d_(i) / p) * inv_t_;
+      const Scalar term = tally_.add(
+          i, std::log(softmin_.sum()(i)) - (softmin_.shift()(i) - positive_d_(i) / p) * inv_t_);
       if (terms_) (*terms_)(i) = term;
-      sum += term;
-      if (term > Scalar(0)) ++positive_terms;
-      if (options_.reduction == Reduction::MeanNonZero && !(term > Scalar(0))) continue;
-      row_a_(i) = -inv_t_ / softmin_.sum()(i);
-      row_b_(i) = inv_t_ / p;
+      if (tally_.kind() == Reduction::MeanNonZero && !(term > Scalar(0))) continue;
+      const Scalar w = tally_.weight(i);
+      row_a_(i) = -w * inv_t_ / softmin_.sum()(i);
+      row_b_(i) = w * inv_t_ / p;
     }
-    return reduce<Scalar>(options_.reduction, sum, anchors, positive_terms);
+    return tally_.finish();
   }
 
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
@@ -151,7 +149,7 @@ class SupConTiles {
     return ones_.data();
   }
 
-  const SupConOptions& options_;
+  Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
   LabelGroups groups_;
   std::vector<std::int32_t> ids_;

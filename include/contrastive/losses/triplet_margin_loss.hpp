@@ -8,6 +8,9 @@
 // Gradients: {dA, dP, dN} for explicit triplets; {dX} (scatter-added over all
 // triplets a row takes part in) for index triplets. Terms: one per triplet.
 // No triplet (0 rows, or empty Triplets): loss 0, zero gradient.
+// Sample weights (options.reduction = Mean(w), see core/reducer.hpp): one per
+// triplet for explicit triplets; one per row of X for index triplets, each
+// triplet taking its anchor's.
 //
 // Reproducing other libraries:
 // - PyTorch torch.nn.TripletMarginLoss(margin, p=2, swap, reduction='mean'|'sum'):
@@ -21,9 +24,8 @@
 //   PML's default LpDistance normalises the embeddings first, so pass unit rows.
 // - TensorFlow Addons has no explicit-triplet loss; see the batch losses.
 //
-// Cost: explicit triplets O(T D). Index triplets go through the pairwise
-// distance matrix of X (one Gram product forward, one product backward):
-// O(N^2 D + T), memory O(N^2), whatever the number T of triplets.
+// Cost: O(T D) for T triplets, explicit or by index: only the triplets' own
+// pairs are measured.
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
@@ -44,27 +46,27 @@ namespace detail {
 
 // The terms of `count` triplets from the distances of their pairs, laid out
 // as d = [d_ap (count), d_an (count), d_pn (count, with swap)]; dd likewise.
-template <class Scalar>
+// Triplet t belongs to sample anchor(t) of the reduction's weights.
+template <class Scalar, class Anchor>
 Scalar triplet_terms_on_pairs(const Vector<Scalar>& d, Index count, const TripletOptions& options,
-                              Vector<Scalar>* dd, Vector<Scalar>* terms) {
+                              Tally<Scalar>& tally, Anchor&& anchor, Vector<Scalar>* dd, Vector<Scalar>* terms) {
   const Scalar margin = static_cast<Scalar>(options.margin);
   if (terms) terms->resize(count);
-  Scalar sum(0);
-  Index positive = 0;
   for (Index t = 0; t < count; ++t) {
     const Scalar d_ap = d(t), d_an = d(count + t);
     const bool swapped = options.swap && d(2 * count + t) < d_an;
     const TripletTerm<Scalar> term =
         triplet_term<Scalar>(d_ap, swapped ? d(2 * count + t) : d_an, margin, options.soft);
-    if (terms) (*terms)(t) = term.value;
-    sum += term.value;
-    if (term.value > Scalar(0)) ++positive;
+    const Index a = anchor(t);
+    const Scalar weighted = tally.add(a, term.value);
+    if (terms) (*terms)(t) = weighted;
     if (dd) {
-      (*dd)(t) = term.slope;
-      (*dd)((swapped ? 2 : 1) * count + t) = -term.slope;
+      const Scalar slope = term.slope * tally.weight(a);
+      (*dd)(t) = slope;
+      (*dd)((swapped ? 2 : 1) * count + t) = -slope;
     }
   }
-  const Reduced<Scalar> reduced = reduce<Scalar>(options.reduction, sum, count, positive);
+  const Reduced<Scalar> reduced = tally.finish();
   if (dd) *dd *= reduced.weight;
   return reduced.value;
 }
@@ -86,6 +88,7 @@ struct TripletMarginLoss {
     require_same_shape(fn, "anchor", A, "negative", N);
     require_triplet_options(fn, options, true, true);
     metric.check_rows(fn, A);
+    Tally<Scalar> tally(fn, "options.reduction", options.reduction, A.rows(), "the triplets (rows of anchor)");
 
     // The three row sets stacked: pairs (a, p), (a, n) and, with swap, (p, n) are index pairs into it.
     const Index count = A.rows();
@@ -100,7 +103,7 @@ struct TripletMarginLoss {
       for (Index i = 0; i < count; ++i) pairs.add(count + i, 2 * count + i);
     }
     auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-      return triplet_terms_on_pairs<Scalar>(d, count, options, dd, terms);
+      return triplet_terms_on_pairs<Scalar>(d, count, options, tally, [](Index t) { return t; }, dd, terms);
     };
     Gradients<Scalar> stacked;
     const Scalar value =
@@ -150,6 +153,7 @@ struct TripletMarginIndexLoss {
     require_triplet_options(name, options, true, true);
     require_triplet_indices(name, triplets, X.rows());
     metric.check_rows(name, X);
+    Tally<Scalar> tally(name, "options.reduction", options.reduction, X.rows(), "the rows of X");
     const Index count = triplets.size();
     IndexPairs pairs;
     for (std::size_t t = 0; t < triplets.anchor.size(); ++t) pairs.add(triplets.anchor[t], triplets.positive[t]);
@@ -158,7 +162,8 @@ struct TripletMarginIndexLoss {
       for (std::size_t t = 0; t < triplets.anchor.size(); ++t) pairs.add(triplets.positive[t], triplets.negative[t]);
     }
     auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
-      return triplet_terms_on_pairs<Scalar>(d, count, options, dd, terms);
+      const auto anchor = [&](Index t) { return triplets.anchor[static_cast<std::size_t>(t)]; };
+      return triplet_terms_on_pairs<Scalar>(d, count, options, tally, anchor, dd, terms);
     };
     return index_pairs_pipeline<Scalar>(metric, X, pairs, loss, grads);
   }

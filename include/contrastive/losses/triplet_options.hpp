@@ -21,7 +21,7 @@ struct TripletOptions {
   double margin = 1.0;  // >= 0 and finite; ignored when soft
   bool soft = false;    // softplus(d_ap - d_an) instead of the hinge
   bool swap = false;    // torch's distance swap d_an := min(d_an, d_pn); explicit triplets only
-  Reduction reduction = Reduction::Mean;
+  Reducer reduction = Reduction::Mean;
   std::size_t workspace_bytes = default_workspace_bytes;  // pairwise workspace of the batch forms
 };
 

@@ -9,6 +9,7 @@
 // distance, and every kept exponent (shift - D_ik) / t is <= 0.
 #pragma once
 
+#include "contrastive/core/reducer.hpp"
 #include "contrastive/core/softplus.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
@@ -19,6 +20,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace contrastive {
@@ -77,7 +79,7 @@ struct LabelGroups {
 };
 
 // The evaluation of an InfoNCE loss on (X, labels, temperature): validation,
-// then the engine on the loss's tiles, Tiles<Scalar>(labels, 1 / t, options, terms).
+// then the engine on the loss's tiles, Tiles<Scalar>(labels, 1 / t, options, tally, terms).
 template <class Derived, template <class> class Tiles>
 struct TemperatureLoss {
   template <class Scalar, class Metric, class Options>
@@ -88,8 +90,9 @@ struct TemperatureLoss {
     require_embeddings<Scalar>(name, "X", X);
     const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
     metric.check_rows(name, X);
+    Tally<Scalar> tally(name, "options.reduction", options.reduction, X.rows(), "the rows of X");
     return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     Tiles<Scalar>(labels, inv_t, options, terms), grads);
+                                     Tiles<Scalar>(labels, inv_t, options, std::move(tally), terms), grads);
   }
 };
 
