@@ -83,7 +83,7 @@ class NTXentTiles {
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
   NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions& options, Vector<Scalar>* terms)
-      : options_(options), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+      : options_(options), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t) {
     const std::size_t n = static_cast<std::size_t>(n_);
     rank_.resize(n);

@@ -65,7 +65,7 @@ Index select_one(const CandidateSpan<Scalar>& candidates, bool want_max, Scalar 
                  Keep&& keep, Scalar* distance) {
   Index best = -1;
   Scalar best_d = Scalar(0);
-  for (const Candidate<Scalar>& c : candidates) {  // increasing index: strict comparisons keep the first
+  for (const RankedDistance<Scalar>& c : candidates) {  // increasing index: strict comparisons keep the first
     if (c.distance < lo || c.distance > hi || !keep(c.distance)) continue;
     if (best < 0 || (want_max ? c.distance > best_d : c.distance < best_d)) {
       best = c.index;
@@ -108,19 +108,19 @@ Triplets mine_easy_hard(const AnchorSource<Metric, Scalar>& source, const EasyHa
 template <class Metric, class Scalar>
 Triplets mine_semihard(const AnchorSource<Metric, Scalar>& source) {
   Triplets out;
-  std::vector<Candidate<Scalar>> positives;
+  std::vector<RankedDistance<Scalar>> positives;
   std::vector<Index> best;  // per boundary: the closest negative that is farther than exactly that many positives
   std::vector<std::pair<Index, Index>> pn;
   const Index none = -1;
   source.for_each([&](const AnchorCandidates<Scalar>& c) {
     if (c.positives.empty() || c.negatives.empty()) return;
     positives.assign(c.positives.begin(), c.positives.end());
-    std::sort(positives.begin(), positives.end(), closer<Scalar>);
+    std::sort(positives.begin(), positives.end(), ranked_less<Scalar>);
     const std::size_t k = positives.size();
     best.assign(k + 1, none);
     std::size_t farthest = 0;
     auto better = [&](Index a, Index b) {  // a closer than b, ties to the lower index
-      return b == none || closer(c.negatives[static_cast<std::size_t>(a)], c.negatives[static_cast<std::size_t>(b)]);
+      return b == none || ranked_less(c.negatives[static_cast<std::size_t>(a)], c.negatives[static_cast<std::size_t>(b)]);
     };
     for (std::size_t q = 0; q < c.negatives.size(); ++q) {
       const Scalar d_an = c.negatives[q].distance;
@@ -128,7 +128,7 @@ Triplets mine_semihard(const AnchorSource<Metric, Scalar>& source) {
       // Negative q is farther than the positives [0, m) exactly.
       const std::size_t m = static_cast<std::size_t>(
           partition_point_branchless(positives.begin(), positives.end(),
-                                     [&](const Candidate<Scalar>& p) { return p.distance < d_an; }) -
+                                     [&](const RankedDistance<Scalar>& p) { return p.distance < d_an; }) -
           positives.begin());
       if (m > 0 && better(static_cast<Index>(q), best[m])) best[m] = static_cast<Index>(q);
     }
