@@ -26,12 +26,9 @@
 //   selects all semi-hard triplets, not one per pair: use mine_triplets and the
 //   index form of triplet_margin_loss instead.
 //
-// Algorithm, O(N^2 log K) beyond the two products: per anchor, sort the
-// smaller side ascending. Positives sorted: each negative binary-searches the
-// positives strictly below it and records itself in that bucket (keeping the
-// smallest); a suffix minimum over the buckets gives every positive its
-// closest larger negative. Negatives sorted: each positive binary-searches the
-// first negative strictly above it.
+// Algorithm, O(N^2 log K) beyond the two products: per anchor, n* of every
+// positive from SemihardSelection (mining/detail/semihard_selection.hpp, the
+// selection mine_semihard returns), which sorts the smaller side.
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
@@ -40,10 +37,8 @@
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/metrics/euclidean.hpp"
+#include "contrastive/mining/detail/semihard_selection.hpp"
 
-#include <algorithm>
-#include <limits>
-#include <utility>
 #include <vector>
 
 namespace contrastive {
@@ -65,15 +60,11 @@ struct BatchSemihardTripletLoss {
     const Index n = X.rows();
     const Scalar margin = static_cast<Scalar>(options.margin);
     AnchorSides<Scalar> sides(n);
-    // Per sorted positive: its chosen negative. Per bucket: the smallest negative landing there.
-    std::vector<RankedDistance<Scalar>> chosen, bucket;
-    chosen.reserve(static_cast<std::size_t>(n));
-    bucket.reserve(static_cast<std::size_t>(n) + 1);
+    SemihardSelection<Scalar> semihard(n);
     // Column of a positive -> its rank among the anchor's positives in column order (for terms).
     std::vector<Index> slot(terms ? static_cast<std::size_t>(n) : 0);
     std::vector<Scalar> term_values;
     if (terms) term_values.reserve(static_cast<std::size_t>(n) * 4);
-    const Scalar none = std::numeric_limits<Scalar>::infinity();  // an empty bucket
     auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
       for (Index a = D.first; a < D.end(); ++a) {
         sides.split(a, D.row_vector(a), labels);
@@ -87,42 +78,8 @@ struct BatchSemihardTripletLoss {
           for (std::size_t t = 0; t < np; ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
           term_values.resize(first_term + np);
         }
-        // The fallback: the farthest negative, lowest index on ties (column order, strict >).
-        RankedDistance<Scalar> farthest = neg[0];
-        for (std::size_t k = 1; k < nn; ++k) {
-          if (neg[k].distance > farthest.distance) farthest = neg[k];
-        }
-        chosen.assign(np, farthest);
-        if (np <= nn) {
-          std::sort(pos, pos + np, ranked_less<Scalar>);
-          // bucket[j]: the smallest negative above positives [0, j) and not above positive j.
-          // Negatives arrive in column order, so a strict < keeps the lowest index on ties.
-          bucket.assign(np + 1, RankedDistance<Scalar>{none, -1});
-          for (std::size_t k = 0; k < nn; ++k) {
-            const Scalar v = neg[k].distance;
-            const std::size_t j =
-                partition_point_index(pos, np, [&](const RankedDistance<Scalar>& q) { return q.distance < v; });
-            RankedDistance<Scalar>& b = bucket[j];
-            const bool better = v < b.distance;
-            b.distance = better ? v : b.distance;
-            b.index = better ? neg[k].index : b.index;
-          }
-          // Equal distances share a bucket, so the suffix minimum never meets a tie.
-          RankedDistance<Scalar> best{none, -1};
-          for (std::size_t t = np; t-- > 0;) {
-            if (bucket[t + 1].distance < best.distance) best = bucket[t + 1];
-            if (best.index >= 0) chosen[t] = best;
-          }
-        } else {
-          std::sort(neg, neg + nn, ranked_less<Scalar>);
-          for (std::size_t t = 0; t < np; ++t) {
-            const Scalar s = pos[t].distance;
-            // The first negative strictly farther than the positive; ties sorted by index.
-            const std::size_t j =
-                partition_point_index(neg, nn, [&](const RankedDistance<Scalar>& q) { return !(q.distance > s); });
-            if (j < nn) chosen[t] = neg[j];
-          }
-        }
+        // Reorders pos: the terms below follow it, and slot puts them back in column order.
+        const std::vector<RankedDistance<Scalar>>& chosen = semihard.select(pos, np, neg, nn);
         const Scalar w = tally.weight(a);
         for (std::size_t t = 0; t < np; ++t) {
           const TripletTerm<Scalar> term =

@@ -86,7 +86,7 @@ class NTXentTiles {
 
   NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
               Vector<Scalar>* terms)
-      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t) {
     const std::size_t n = static_cast<std::size_t>(n_);
     rank_.resize(n);

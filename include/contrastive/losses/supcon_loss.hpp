@@ -79,7 +79,7 @@ class SupConTiles {
 
   SupConTiles(const LabelVector& labels, Scalar inv_t, const SupConOptions&, Tally<Scalar> tally,
               Vector<Scalar>* terms)
-      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(dense_label_ids(labels)), n_(labels.size()),
+      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t), positive_d_(Row::Zero(labels.size())) {
     // No positive pair or no negative anywhere: loss 0, zero gradient.
     empty_ = !groups_.any_positive || !groups_.any_negative;

@@ -105,7 +105,7 @@ template <class Metric, class Scalar>
 Triplets mine_triplets(const AnchorSource<Metric, Scalar>& source, Scalar margin, NegativeKinds kinds,
                        const MineOptions& options) {
   Triplets out;
-  std::vector<Candidate<Scalar>> positives;  // sorted by distance
+  std::vector<RankedDistance<Scalar>> positives;  // sorted by distance
   std::vector<SelectedRanges> per_negative;
   std::vector<Index> prefix;                 // selected triplets before each negative
   std::vector<Index> ranks;
@@ -113,14 +113,14 @@ Triplets mine_triplets(const AnchorSource<Metric, Scalar>& source, Scalar margin
   source.for_each([&](const AnchorCandidates<Scalar>& c) {
     if (c.positives.empty() || c.negatives.empty()) return;
     positives.assign(c.positives.begin(), c.positives.end());
-    std::sort(positives.begin(), positives.end(), closer<Scalar>);
+    std::sort(positives.begin(), positives.end(), ranked_less<Scalar>);
     const Index k = static_cast<Index>(positives.size());
     per_negative.clear();
     prefix.clear();
     Index total = 0;
-    for (const Candidate<Scalar>& neg : c.negatives) {
+    for (const RankedDistance<Scalar>& neg : c.negatives) {
       const KindRanges r = kind_ranges<Scalar>(
-          positives.begin(), positives.end(), [](const Candidate<Scalar>& p) { return p.distance; },
+          positives.begin(), positives.end(), [](const RankedDistance<Scalar>& p) { return p.distance; },
           neg.distance, margin, options.convention);
       per_negative.push_back(select_ranges(r, k, kinds));
       prefix.push_back(total);

@@ -139,14 +139,14 @@ NegativeStats<Scalar> negative_stats(const AnchorSource<Metric, Scalar>& source,
   std::vector<Scalar> sorted_positives;
   source.for_each([&](const AnchorCandidates<Scalar>& c) {
     sorted_positives.clear();
-    for (const Candidate<Scalar>& p : c.positives) {
+    for (const RankedDistance<Scalar>& p : c.positives) {
       sorted_positives.push_back(p.distance);
       positive_pairs.add(p.distance);
     }
     std::sort(sorted_positives.begin(), sorted_positives.end());
     const Index k = static_cast<Index>(sorted_positives.size());
     Index hard = 0, semihard = 0, easy = 0;
-    for (const Candidate<Scalar>& neg : c.negatives) {
+    for (const RankedDistance<Scalar>& neg : c.negatives) {
       negative_pairs.add(neg.distance);
       if (k == 0) continue;
       const KindRanges r = kind_ranges<Scalar>(

@@ -37,10 +37,10 @@ Pairs mine_pairs(const AnchorSource<Metric, Scalar>& source, Scalar pos_margin, 
       const bool take_positive =
           n == c.negatives.size() || (p < c.positives.size() && c.positives[p].index < c.negatives[n].index);
       if (take_positive) {
-        const Candidate<Scalar>& q = c.positives[p++];
+        const RankedDistance<Scalar>& q = c.positives[p++];
         if (q.distance > pos_margin) out.add(c.anchor, q.index, true);
       } else {
-        const Candidate<Scalar>& q = c.negatives[n++];
+        const RankedDistance<Scalar>& q = c.negatives[n++];
         if (q.distance < neg_margin) out.add(c.anchor, q.index, false);
       }
     }

@@ -14,6 +14,7 @@
 // distance 0, unless ReferenceOptions::exclude_same_index is set.
 #pragma once
 
+#include "contrastive/core/label_groups.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 
@@ -35,30 +36,18 @@ struct ReferenceOptions {
 
 namespace detail {
 
-// A reference row as seen from one anchor.
-template <class Scalar>
-struct Candidate {
-  Scalar distance;
-  Index index;
-};
-
-// Order by distance, ties by index, so every choice is deterministic.
-template <class Scalar>
-bool closer(const Candidate<Scalar>& a, const Candidate<Scalar>& b) {
-  return a.distance < b.distance || (a.distance == b.distance && a.index < b.index);
-}
-
-// A read-only run of candidates in a buffer owned by AnchorCandidates.
+// A read-only run of an anchor's candidates (reference rows as seen from it)
+// in a buffer owned by AnchorCandidates.
 template <class Scalar>
 struct CandidateSpan {
-  const Candidate<Scalar>* first = nullptr;
+  const RankedDistance<Scalar>* first = nullptr;
   std::size_t count = 0;
 
-  const Candidate<Scalar>* begin() const { return first; }
-  const Candidate<Scalar>* end() const { return first + count; }
+  const RankedDistance<Scalar>* begin() const { return first; }
+  const RankedDistance<Scalar>* end() const { return first + count; }
   std::size_t size() const { return count; }
   bool empty() const { return count == 0; }
-  const Candidate<Scalar>& operator[](std::size_t i) const { return first[i]; }
+  const RankedDistance<Scalar>& operator[](std::size_t i) const { return first[i]; }
 };
 
 // One anchor's positives and negatives, each in increasing reference-row order.
@@ -68,35 +57,17 @@ struct AnchorCandidates {
   Index anchor = 0;
   CandidateSpan<Scalar> positives;
   CandidateSpan<Scalar> negatives;
-  std::vector<Candidate<Scalar>> positive_buffer;
-  std::vector<Candidate<Scalar>> negative_buffer;
+  AnchorSides<Scalar> sides;  // the buffers
 };
 
+// Reference row `self` is neither a positive nor a negative (-1: none).
 template <class Scalar>
 void gather_candidates(Index anchor, Label label, const Scalar* distances, const LabelVector& ref_labels,
                        Index self, AnchorCandidates<Scalar>& out) {
-  const std::size_t m = static_cast<std::size_t>(ref_labels.size());
-  if (out.positive_buffer.size() < m) {
-    out.positive_buffer.resize(m);
-    out.negative_buffer.resize(m);
-  }
-  // Both buffers are written at every step and only one count advances: no
-  // data-dependent branch, whatever the mix of labels.
-  Candidate<Scalar>* pos = out.positive_buffer.data();
-  Candidate<Scalar>* neg = out.negative_buffer.data();
-  std::size_t np = 0, nn = 0;
-  for (Index j = 0; j < ref_labels.size(); ++j) {
-    const Candidate<Scalar> c{distances[j], j};
-    const bool same = ref_labels(j) == label;
-    const bool skip = j == self;
-    pos[np] = c;
-    neg[nn] = c;
-    np += (same && !skip) ? 1 : 0;
-    nn += (!same && !skip) ? 1 : 0;
-  }
+  out.sides.split_against(label, distances, ref_labels, self);
   out.anchor = anchor;
-  out.positives = {pos, np};
-  out.negatives = {neg, nn};
+  out.positives = {out.sides.positives(), out.sides.num_positives};
+  out.negatives = {out.sides.negatives(), out.sides.num_negatives};
 }
 
 inline Index block_rows_for(const ReferenceOptions& options, Index references, std::size_t scalar_size) {

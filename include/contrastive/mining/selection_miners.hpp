@@ -27,13 +27,15 @@
 // Ties between equal distances go to the lowest index, as torch.min / torch.max.
 // Output order: by anchor, then (mine_semihard) by positive index.
 // Cost beyond the distances: O(N M) for batch-hard and easy-hard; O(N M log K)
-// for semi-hard (sorted positives and a suffix minimum instead of a scan per pair).
+// for semi-hard (detail/semihard_selection.hpp, batch_semihard_triplet_loss's
+// selection: one side sorted, the smaller of the K positives and the M - K negatives).
 #pragma once
 
 #include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/metrics/distance.hpp"
+#include "contrastive/mining/detail/semihard_selection.hpp"
 #include "contrastive/mining/negative_stats.hpp"
 #include "contrastive/mining/reference_set.hpp"
 
@@ -65,7 +67,7 @@ Index select_one(const CandidateSpan<Scalar>& candidates, bool want_max, Scalar 
                  Keep&& keep, Scalar* distance) {
   Index best = -1;
   Scalar best_d = Scalar(0);
-  for (const Candidate<Scalar>& c : candidates) {  // increasing index: strict comparisons keep the first
+  for (const RankedDistance<Scalar>& c : candidates) {  // increasing index: strict comparisons keep the first
     if (c.distance < lo || c.distance > hi || !keep(c.distance)) continue;
     if (best < 0 || (want_max ? c.distance > best_d : c.distance < best_d)) {
       best = c.index;
@@ -108,39 +110,19 @@ Triplets mine_easy_hard(const AnchorSource<Metric, Scalar>& source, const EasyHa
 template <class Metric, class Scalar>
 Triplets mine_semihard(const AnchorSource<Metric, Scalar>& source) {
   Triplets out;
-  std::vector<Candidate<Scalar>> positives;
-  std::vector<Index> best;  // per boundary: the closest negative that is farther than exactly that many positives
+  // Copies: the selection sorts one side in place, the candidates are read-only.
+  std::vector<RankedDistance<Scalar>> positives, negatives;
+  SemihardSelection<Scalar> semihard;
   std::vector<std::pair<Index, Index>> pn;
-  const Index none = -1;
   source.for_each([&](const AnchorCandidates<Scalar>& c) {
     if (c.positives.empty() || c.negatives.empty()) return;
     positives.assign(c.positives.begin(), c.positives.end());
-    std::sort(positives.begin(), positives.end(), closer<Scalar>);
-    const std::size_t k = positives.size();
-    best.assign(k + 1, none);
-    std::size_t farthest = 0;
-    auto better = [&](Index a, Index b) {  // a closer than b, ties to the lower index
-      return b == none || closer(c.negatives[static_cast<std::size_t>(a)], c.negatives[static_cast<std::size_t>(b)]);
-    };
-    for (std::size_t q = 0; q < c.negatives.size(); ++q) {
-      const Scalar d_an = c.negatives[q].distance;
-      if (d_an > c.negatives[farthest].distance) farthest = q;
-      // Negative q is farther than the positives [0, m) exactly.
-      const std::size_t m = static_cast<std::size_t>(
-          partition_point_branchless(positives.begin(), positives.end(),
-                                     [&](const Candidate<Scalar>& p) { return p.distance < d_an; }) -
-          positives.begin());
-      if (m > 0 && better(static_cast<Index>(q), best[m])) best[m] = static_cast<Index>(q);
-    }
-    // Suffix minimum: positive j can take any negative that is farther than more than j positives.
+    negatives.assign(c.negatives.begin(), c.negatives.end());
+    const std::vector<RankedDistance<Scalar>>& chosen =
+        semihard.select(positives.data(), positives.size(), negatives.data(), negatives.size());
     pn.clear();
-    Index running = none;
-    for (std::size_t j = k; j-- > 0;) {
-      if (best[j + 1] != none && better(best[j + 1], running)) running = best[j + 1];
-      const std::size_t q = running != none ? static_cast<std::size_t>(running) : farthest;
-      pn.emplace_back(positives[j].index, c.negatives[q].index);
-    }
-    std::sort(pn.begin(), pn.end());
+    for (std::size_t t = 0; t < positives.size(); ++t) pn.emplace_back(positives[t].index, chosen[t].index);
+    std::sort(pn.begin(), pn.end());  // by positive index
     for (const auto& t : pn) out.add(c.anchor, t.first, t.second);
   });
   return out;

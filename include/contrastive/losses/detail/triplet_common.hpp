@@ -1,8 +1,9 @@
-// Internals shared by the triplet losses: option checks, the per-triplet term
-// (hinge or softplus) with its slope, and the per-anchor split of a distance
-// row into positives and negatives, in buffers reused across anchors.
+// Internals shared by the triplet losses: option checks and the per-triplet
+// term (hinge or softplus) with its slope. The per-anchor split of a distance
+// row into positives and negatives is AnchorSides (core/label_groups.hpp).
 #pragma once
 
+#include "contrastive/core/label_groups.hpp"
 #include "contrastive/core/partition_point.hpp"
 #include "contrastive/core/softplus.hpp"
 #include "contrastive/core/types.hpp"
@@ -53,56 +54,6 @@ TripletTerm<Scalar> triplet_term(Scalar d_ap, Scalar d_an, Scalar margin, bool s
   if (h > Scalar(0)) return {h, Scalar(1)};
   return {Scalar(0), Scalar(0)};
 }
-
-// One entry of a distance row: the distance and the column it came from.
-template <class Scalar>
-struct RankedDistance {
-  Scalar distance;
-  Index index;
-};
-
-// Ascending distance, then ascending index: ties resolve to the lowest index.
-template <class Scalar>
-bool ranked_less(const RankedDistance<Scalar>& x, const RankedDistance<Scalar>& y) {
-  return x.distance < y.distance || (x.distance == y.distance && x.index < y.index);
-}
-
-// Positives (same label, not the anchor) and negatives (other label) of one
-// anchor, in column order, as [begin, end) ranges over buffers sized once.
-template <class Scalar>
-struct AnchorSides {
-  std::vector<RankedDistance<Scalar>> positive_buffer;
-  std::vector<RankedDistance<Scalar>> negative_buffer;
-  std::size_t num_positives = 0;
-  std::size_t num_negatives = 0;
-
-  explicit AnchorSides(Index n)
-      : positive_buffer(static_cast<std::size_t>(n)), negative_buffer(static_cast<std::size_t>(n)) {}
-
-  RankedDistance<Scalar>* positives() { return positive_buffer.data(); }
-  RankedDistance<Scalar>* negatives() { return negative_buffer.data(); }
-
-  // Every entry is written to both buffers and only the matching count
-  // advances: no branch on the labels.
-  template <class Row>
-  void split(Index anchor, const Row& distances, const LabelVector& labels) {
-    const Label own = labels(anchor);
-    const Index n = labels.size();
-    RankedDistance<Scalar>* pos = positive_buffer.data();
-    RankedDistance<Scalar>* neg = negative_buffer.data();
-    std::size_t np = 0, nn = 0;
-    for (Index j = 0; j < n; ++j) {
-      const RankedDistance<Scalar> entry{distances(j), j};
-      const bool same = labels(j) == own;
-      pos[np] = entry;
-      neg[nn] = entry;
-      np += static_cast<std::size_t>(same & (j != anchor));
-      nn += static_cast<std::size_t>(!same);
-    }
-    num_positives = np;
-    num_negatives = nn;
-  }
-};
 
 }  // namespace detail
 }  // namespace contrastive
