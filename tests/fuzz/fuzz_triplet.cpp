@@ -1,7 +1,8 @@
 // Fuzz target: the triplet family. triplet_margin_loss on explicit triplets
 // (A, P, N) and on index triplets, batch_all_, batch_hard_ and
 // batch_semihard_triplet_loss; every metric, float and double, every option
-// (margin including 0, negative, NaN and Inf; soft; swap; reductions).
+// (margin including 0, negative, NaN and Inf; soft; swap; reductions, with
+// and without sample weights, valid or not).
 // Properties: fuzz_support.hpp.
 #include "fuzz_support.hpp"
 
@@ -9,6 +10,8 @@
 #include <contrastive/losses/batch_hard_triplet_loss.hpp>
 #include <contrastive/losses/batch_semihard_triplet_loss.hpp>
 #include <contrastive/losses/triplet_margin_loss.hpp>
+
+#include <limits>
 
 using namespace contrastive;
 using namespace contrastive_fuzz;
@@ -26,12 +29,28 @@ Expect embeddings_expect(const RowMatrix<Scalar>& X, const Domain& dom) {
   return Expect::Valid;
 }
 
-TripletOptions options(Input& in, Expect& expect, bool soft_ok, bool swap_ok) {
+// Sometimes sample weights: one per sample, or a wrong count, with the odd
+// negative or NaN weight.
+Reducer reducer(Input& in, Index samples, Expect& expect) {
+  const Reduction kind = static_cast<Reduction>(in.byte() % 3);
+  if (in.byte() % 4 != 0) return kind;
+  const Index count = in.byte() % 8 == 0 ? samples + 1 : samples;
+  if (count != samples) expect = Expect::Invalid;
+  Eigen::VectorXd w(count);
+  for (Index k = 0; k < count; ++k) {
+    const int b = in.byte();
+    w(k) = b == 255 ? -1.0 : b == 254 ? std::numeric_limits<double>::quiet_NaN() : b / 64.0;
+    if (b >= 254) expect = Expect::Invalid;
+  }
+  return Reducer(kind, w);
+}
+
+TripletOptions options(Input& in, Expect& expect, bool soft_ok, bool swap_ok, Index samples) {
   TripletOptions o;
   o.margin = in.margin(true, expect);
   o.soft = in.byte() % 4 == 0;
   o.swap = in.byte() % 4 == 0;
-  o.reduction = static_cast<Reduction>(in.byte() % 3);
+  o.reduction = reducer(in, samples, expect);
   if ((o.soft && !soft_ok) || (o.swap && !swap_ok)) expect = Expect::Invalid;
   return o;
 }
@@ -77,7 +96,7 @@ void fuzz(Input& in) {
     const RowMatrix<Scalar> N = in.matrix<Scalar>(dn, kMaxRows, kMaxCols, X.rows(), X.cols());
     expect = combine(combine(expect, embeddings_expect(P, dp)), embeddings_expect(N, dn));
     if (P.rows() != X.rows() || P.cols() != X.cols()) expect = Expect::Invalid;
-    const TripletOptions o = options(in, expect, true, true);
+    const TripletOptions o = options(in, expect, true, true, X.rows());
     const std::array<std::pair<Index, Index>, 3> shapes{
         {{X.rows(), X.cols()}, {P.rows(), P.cols()}, {N.rows(), N.cols()}}};
     check_loss<Scalar>(
@@ -89,7 +108,7 @@ void fuzz(Input& in) {
   }
   if (which == 1) {
     const Triplets t = triplets(in, X.rows(), expect);
-    const TripletOptions o = options(in, expect, true, true);
+    const TripletOptions o = options(in, expect, true, true, X.rows());
     check_loss<Scalar>(
         "triplet_margin_loss(X, triplets)", expect, dom.bounded, shape_x, wrong_shape,
         [&] { return triplet_margin_loss<Metric>(X, t, o); },
@@ -99,21 +118,21 @@ void fuzz(Input& in) {
   }
   const Eigen::VectorXi labels = in.labels(X.rows(), expect);
   if (which == 2) {
-    const TripletOptions o = options(in, expect, false, false);
+    const TripletOptions o = options(in, expect, false, false, X.rows());
     check_loss<Scalar>(
         "batch_all_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
         [&] { return batch_all_triplet_loss<Metric>(X, labels, o); },
         [&] { return batch_all_triplet_loss<Metric>(X, labels, o, value_only); },
         [&](Maps& g) { return batch_all_triplet_loss<Metric>(X, labels, o, g[0]); });
   } else if (which == 3) {
-    const TripletOptions o = options(in, expect, true, false);
+    const TripletOptions o = options(in, expect, true, false, X.rows());
     check_loss<Scalar>(
         "batch_hard_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
         [&] { return batch_hard_triplet_loss<Metric>(X, labels, o); },
         [&] { return batch_hard_triplet_loss<Metric>(X, labels, o, value_only); },
         [&](Maps& g) { return batch_hard_triplet_loss<Metric>(X, labels, o, g[0]); });
   } else {
-    const TripletOptions o = options(in, expect, true, false);
+    const TripletOptions o = options(in, expect, true, false, X.rows());
     check_loss<Scalar>(
         "batch_semihard_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
         [&] { return batch_semihard_triplet_loss<Metric>(X, labels, o); },
