@@ -16,6 +16,14 @@
 //                                           unordered pair (i < j), then
 //            dX_I += w X_I-rowsum - w X_J,   dX_J += w^T-rowsum X_J - w^T X_I
 //
+// Threads (OpenMP): the tiles run in rounds in which no two tiles share a
+// block of rows (a round-robin tournament over the blocks), so the tiles of a
+// round update disjoint anchors and disjoint rows of dX and run in parallel.
+// Every anchor meets its tiles in round order whatever the thread count, so
+// results do not depend on it. A loss's tile() and tile_gradient() must
+// therefore write only the state of rows I and J (scratch lives on the stack:
+// a tile is at most max_tile_side wide).
+//
 // Cost: half a Gram product forward (plus half again when tiles are
 // recomputed), one product backward for dense losses, O(N^2) fused passes.
 // A sparse loss may also ask for the metric's "order" distances (squared
@@ -29,6 +37,7 @@
 #include "contrastive/metrics/pairwise_kernel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
@@ -37,6 +46,11 @@
 
 namespace contrastive {
 namespace detail {
+
+// The widest tile; per-row scratch of a tile fits a TileRowBuffer.
+constexpr Index max_tile_side = 256;
+template <class Scalar>
+using TileRowBuffer = std::array<Scalar, static_cast<std::size_t>(max_tile_side)>;
 
 // Distances of rows [i0, i0 + rows) to rows [j0, j0 + cols), row-major. In a
 // diagonal tile (i0 == j0) only the entries right of the diagonal are pairs.
@@ -201,7 +215,7 @@ struct uses_order_distances<Loss, std::void_t<decltype(Loss::order_distances)>>
 // the workspace holds, at least 1.
 template <class Scalar>
 Index tile_side(std::size_t workspace_bytes, Index n) {
-  Index side = std::min<Index>(256, n);
+  Index side = std::min<Index>(max_tile_side, n);
   while (side > 1 && static_cast<std::size_t>(side) * static_cast<std::size_t>(side) * 2 * sizeof(Scalar) >
                          workspace_bytes) {
     side /= 2;
@@ -262,6 +276,33 @@ void tile_backward(const TileRows<RowsKind, Scalar>& R, const DistanceTile<Scala
   }
 }
 
+// The tiles (I, J), I <= J, of `blocks` blocks in rounds of tiles that share
+// no block: with M = blocks rounded up to odd, round r holds the pairs with
+// I + J = r (mod M), a diagonal tile where 2I = r. Every block is in one tile
+// of each round (or none); every tile is in exactly one round.
+struct TileSchedule {
+  std::vector<std::pair<Index, Index>> tiles;  // round after round
+  std::vector<std::size_t> round_begin;        // rounds: [round_begin[r], round_begin[r + 1])
+
+  explicit TileSchedule(Index blocks) {
+    const Index m = blocks % 2 == 1 ? blocks : blocks + 1;
+    for (Index r = 0; r < m; ++r) {
+      round_begin.push_back(tiles.size());
+      for (Index bi = 0; bi < blocks; ++bi) {
+        const Index bj = ((r - bi) % m + m) % m;
+        if (bi <= bj && bj < blocks) tiles.emplace_back(bi, bj);
+      }
+    }
+    round_begin.push_back(tiles.size());
+  }
+  std::size_t rounds() const { return round_begin.size() - 1; }
+};
+
+// Threads for the tiles of one round: OpenMP's, when there are tiles to share.
+inline int tile_threads(std::size_t tiles_in_round) {
+  return tiles_in_round > 1 ? pass_threads() : 1;
+}
+
 // Runs a symmetric-tile loss over the rows Z under kernel `Kind`.
 template <MetricKind Kind, class Scalar, class Loss>
 Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t workspace_bytes, Loss& loss,
@@ -284,33 +325,52 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   const bool keep = second_pass && (tile_count + 1) * tile_bytes <= workspace_bytes;
   std::vector<Scalar> kept(keep ? tile_count * static_cast<std::size_t>(side * side) : 0);
   std::vector<std::vector<NearPair>> kept_near(keep ? tile_count : 0);
-  std::vector<Scalar> buffer(static_cast<std::size_t>(side * side));
-  std::vector<Scalar> weights(dZ && !sparse ? static_cast<std::size_t>(side * side) : 0);
-  std::vector<NearPair> near;
+  // Per thread: a distance tile, a weight tile and the near pairs of the tile at hand.
+  struct Scratch {
+    std::vector<Scalar> buffer, weights;
+    std::vector<NearPair> near;
+  };
+  std::vector<Scratch> scratch(static_cast<std::size_t>(std::max(1, pass_threads())));
+  for (Scratch& s : scratch) {
+    s.buffer.resize(static_cast<std::size_t>(side * side));
+    if (dZ && !sparse) s.weights.resize(static_cast<std::size_t>(side * side));
+  }
   TileSparseSink<Scalar> sink;
+  const TileSchedule schedule(blocks);
 
+  // visit(k, i0, rows, j0, cols, scratch) for every tile, the tiles of a round in parallel.
   auto for_each_tile = [&](auto&& visit) {
-    std::size_t k = 0;
-    for (Index bi = 0; bi < blocks; ++bi) {
-      for (Index bj = bi; bj < blocks; ++bj, ++k) {
-        const Index i0 = bi * side, j0 = bj * side;
-        visit(k, i0, std::min(side, n - i0), j0, std::min(side, n - j0));
+    for (std::size_t r = 0; r < schedule.rounds(); ++r) {
+      const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(schedule.round_begin[r]);
+      const std::ptrdiff_t end = static_cast<std::ptrdiff_t>(schedule.round_begin[r + 1]);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(tile_threads(static_cast<std::size_t>(end - begin)))
+#endif
+      for (std::ptrdiff_t k = begin; k < end; ++k) {
+#ifdef _OPENMP
+        Scratch& mine = scratch[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+        Scratch& mine = scratch[0];
+#endif
+        const std::pair<Index, Index> tile = schedule.tiles[static_cast<std::size_t>(k)];
+        const Index i0 = tile.first * side, j0 = tile.second * side;
+        visit(static_cast<std::size_t>(k), i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
       }
     }
   };
 
-  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols) {
-    Scalar* out = keep ? kept.data() + k * static_cast<std::size_t>(side * side) : buffer.data();
-    std::vector<NearPair>& tile_near = keep ? kept_near[k] : near;
+  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
+    Scalar* out = keep ? kept.data() + k * static_cast<std::size_t>(side * side) : mine.buffer.data();
+    std::vector<NearPair>& tile_near = keep ? kept_near[k] : mine.near;
     tile_near.clear();
     compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, out, tile_near);
     const DistanceTile<Scalar> t{i0, rows, j0, cols, out, i0 == j0};
     loss.tile(t);
     if constexpr (single_pass) {
       if (dZ) {
-        std::fill(weights.begin(), weights.begin() + rows * cols, Scalar(0));
-        loss.tile_gradient(t, weights.data());
-        tile_backward<Kind, Scalar>(R, t, weights.data(), tile_near, *dZ);
+        std::fill(mine.weights.begin(), mine.weights.begin() + rows * cols, Scalar(0));
+        loss.tile_gradient(t, mine.weights.data());
+        tile_backward<Kind, Scalar>(R, t, mine.weights.data(), tile_near, *dZ);
       }
     }
   });
@@ -320,20 +380,20 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   if constexpr (sparse) {
     sparse_backward<Kind, Scalar>(sink.entries, Z, *dZ);
   } else if constexpr (!single_pass) {
-    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols) {
-      const Scalar* tile = buffer.data();
-      const std::vector<NearPair>* tile_near = &near;
+    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
+      const Scalar* tile = mine.buffer.data();
+      const std::vector<NearPair>* tile_near = &mine.near;
       if (keep) {
         tile = kept.data() + k * static_cast<std::size_t>(side * side);
         tile_near = &kept_near[k];
       } else {
-        near.clear();
-        compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, buffer.data(), near);
+        mine.near.clear();
+        compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, mine.buffer.data(), mine.near);
       }
       const DistanceTile<Scalar> t{i0, rows, j0, cols, tile, i0 == j0};
-      std::fill(weights.begin(), weights.begin() + rows * cols, Scalar(0));
-      loss.tile_gradient(t, weights.data());
-      tile_backward<Kind, Scalar>(R, t, weights.data(), *tile_near, *dZ);
+      std::fill(mine.weights.begin(), mine.weights.begin() + rows * cols, Scalar(0));
+      loss.tile_gradient(t, mine.weights.data());
+      tile_backward<Kind, Scalar>(R, t, mine.weights.data(), *tile_near, *dZ);
     });
   }
   if constexpr (!sparse) {

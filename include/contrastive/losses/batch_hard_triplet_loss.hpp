@@ -52,9 +52,8 @@ namespace detail {
 
 // Per anchor: the farthest positive and the closest negative seen so far, on
 // the metric's order distances (squared for Euclidean: the same order, no
-// square root per pair). Candidates reach an anchor in increasing column
-// order across the tiles (columns of earlier tiles, then its own row), so
-// strict comparisons keep the lowest index on ties.
+// square root per pair). Candidates reach an anchor tile by tile in round
+// order, not column order, so a tie keeps the lower index explicitly.
 template <class Scalar>
 class BatchHardTiles {
  public:
@@ -70,13 +69,12 @@ class BatchHardTiles {
     neg_d_.assign(n, std::numeric_limits<Scalar>::infinity());
     pos_j_.assign(n, -1);
     neg_j_.assign(n, -1);
-    masked_.resize(256);
   }
 
   void tile(const DistanceTile<Scalar>& t) {
     constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
-    if (static_cast<Index>(masked_.size()) < t.cols) masked_.resize(static_cast<std::size_t>(t.cols));
-    Scalar* masked = masked_.data();
+    TileRowBuffer<Scalar> buffer{};
+    Scalar* masked = buffer.data();
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i);
       const Index len = t.cols - c0;
@@ -90,12 +88,14 @@ class BatchHardTiles {
       Scalar* nd = neg_d_.data() + j0;
       std::int32_t* pj = pos_j_.data() + j0;
       std::int32_t* nj = neg_j_.data() + j0;
-      // The column anchors j see i: elementwise selects, vectorised.
+      // The column anchors j see i: elementwise selects, vectorised. An index
+      // of -1 (nothing yet) sits with an infinite distance no v can tie.
       for (Index c = 0; c < len; ++c) {
         const bool same = lab[c] == li;
         const Scalar v = d[c];
-        const bool tp = same & (v > pd[c]);
-        const bool tn = !same & (v < nd[c]);
+        const bool tp = same & ((v > pd[c]) | ((v == pd[c]) & (ii < pj[c])));
+        const bool other = !same;
+        const bool tn = other & ((v < nd[c]) | ((v == nd[c]) & (ii < nj[c])));
         pd[c] = tp ? v : pd[c];
         pj[c] = tp ? ii : pj[c];
         nd[c] = tn ? v : nd[c];
@@ -105,19 +105,25 @@ class BatchHardTiles {
       const std::size_t k = static_cast<std::size_t>(i);
       for (Index c = 0; c < len; ++c) masked[c] = lab[c] == li ? d[c] : -inf;
       const Scalar best_p = Eigen::Map<const Vector<Scalar>>(masked, len).maxCoeff();
-      if (best_p > pos_d_[k]) {
+      if (best_p >= pos_d_[k] && best_p > -inf) {
         Index c = 0;
         while (!(masked[c] == best_p)) ++c;
-        pos_d_[k] = best_p;
-        pos_j_[k] = static_cast<std::int32_t>(j0 + c);
+        const std::int32_t j = static_cast<std::int32_t>(j0 + c);
+        if (best_p > pos_d_[k] || j < pos_j_[k]) {
+          pos_d_[k] = best_p;
+          pos_j_[k] = j;
+        }
       }
       for (Index c = 0; c < len; ++c) masked[c] = lab[c] == li ? inf : d[c];
       const Scalar best_n = Eigen::Map<const Vector<Scalar>>(masked, len).minCoeff();
-      if (best_n < neg_d_[k]) {
+      if (best_n <= neg_d_[k] && best_n < inf) {
         Index c = 0;
         while (!(masked[c] == best_n)) ++c;
-        neg_d_[k] = best_n;
-        neg_j_[k] = static_cast<std::int32_t>(j0 + c);
+        const std::int32_t j = static_cast<std::int32_t>(j0 + c);
+        if (best_n < neg_d_[k] || j < neg_j_[k]) {
+          neg_d_[k] = best_n;
+          neg_j_[k] = j;
+        }
       }
     }
   }
@@ -150,7 +156,7 @@ class BatchHardTiles {
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
   std::vector<std::int32_t> ids_;
-  std::vector<Scalar> pos_d_, neg_d_, masked_;
+  std::vector<Scalar> pos_d_, neg_d_;
   std::vector<std::int32_t> pos_j_, neg_j_;
 };
 

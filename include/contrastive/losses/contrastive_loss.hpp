@@ -231,7 +231,8 @@ struct ContrastiveMinedLoss {
 };
 
 // All pairs i < j of a batch, on symmetric tiles: pass 1 tallies the sums and
-// counts of both sides; the reduction weights (which may differ per side) are
+// counts of both sides, per row i of the pair (rows of a tile's block I only,
+// so the tiles of a round may run in parallel); the reduction weights (which may differ per side) are
 // known only then, so pass 2 writes each pair's dL/dd once, recomputing the
 // pair's hinge (cheaper than keeping it). With sample weights each pair's
 // term and slope are scaled by the mean of its two rows' weights.
@@ -246,19 +247,23 @@ class BatchContrastiveTiles {
                         Vector<Scalar>* terms)
       : o_(o), term_(o), terms_(pair_terms_within<Scalar>(terms, labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0) / 2, o.workspace_bytes)),
         ids_(dense_label_ids(labels)), n_(labels.size()), tally_(tally) {
-    reserve(256);
+    for (int s = 0; s < 2; ++s) {
+      row_sum_[s] = Row::Zero(n_);
+      row_count_[s].assign(static_cast<std::size_t>(n_), 0);
+      row_positive_[s].assign(static_cast<std::size_t>(n_), 0);
+    }
   }
 
   void tile(const DistanceTile<Scalar>& t) {
-    reserve(t.cols);
+    TileRowBuffer<Scalar> s_buf{}, c_buf{}, h_buf{}, w_buf{};
     const Scalar scale = term_.scale;
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       // Terms in row-major upper-triangle order: pair (i, j) at i (2N - i - 1) / 2 + j - i - 1.
-      Scalar* T = terms_ ? terms_->data() + (i * (2 * n_ - i - 1)) / 2 + (t.j0 + c0 - i - 1) : c_buf_.data();
-      Scalar* S = s_buf_.data();
-      Scalar* H = h_buf_.data();
+      Scalar* T = terms_ ? terms_->data() + (i * (2 * n_ - i - 1)) / 2 + (t.j0 + c0 - i - 1) : c_buf.data();
+      Scalar* S = s_buf.data();
+      Scalar* H = h_buf.data();
       hinges(t, i, S, T);
       {
         Eigen::Map<Row> tv(T, m);
@@ -267,33 +272,44 @@ class BatchContrastiveTiles {
         } else {
           tv = scale * tv;
         }
-        if (weighted()) tv *= pair_weights(i, t.j0 + c0, m);
+        if (weighted()) tv *= pair_weights(i, t.j0 + c0, m, w_buf.data());
       }
       // A term counts as positive when it is > 0 (as Tally::add).
       for (Index j = 0; j < m; ++j) H[j] = T[j] > Scalar(0) ? Scalar(1) : Scalar(0);
       const Eigen::Map<const Row> tm(T, m), sm(S, m), hm(H, m);
       const Index same = static_cast<Index>(sm.sum());
       const Index hits_pos = static_cast<Index>((hm * sm).sum());
-      tally_.side[1].add_totals((tm * sm).sum(), same, hits_pos);
-      tally_.side[0].add_totals((tm * (Scalar(1) - sm)).sum(), m - same, static_cast<Index>(hm.sum()) - hits_pos);
+      const std::size_t k = static_cast<std::size_t>(i);
+      row_sum_[1](i) += (tm * sm).sum();
+      row_sum_[0](i) += (tm * (Scalar(1) - sm)).sum();
+      row_count_[1][k] += same;
+      row_count_[0][k] += m - same;
+      row_positive_[1][k] += hits_pos;
+      row_positive_[0][k] += static_cast<Index>(hm.sum()) - hits_pos;
     }
   }
 
   template <MetricKind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
+    for (int s = 0; s < 2; ++s) {
+      for (Index i = 0; i < n_; ++i) {
+        const std::size_t k = static_cast<std::size_t>(i);
+        tally_.side[s].add_totals(row_sum_[s](i), row_count_[s][k], row_positive_[s][k]);
+      }
+    }
     const Scalar value = tally_.finish(o_, weight_);
     return Reduced<Scalar>{value, Scalar(1)};
   }
 
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
-    reserve(t.cols);
+    TileRowBuffer<Scalar> s_buf{}, c_buf{}, h_buf{}, w_buf{};
     const Scalar wp = weight_[1] * term_.scale, wn = -weight_[0] * term_.scale;
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
-      Scalar* S = s_buf_.data();
-      Scalar* C = c_buf_.data();
-      Scalar* H = h_buf_.data();
+      Scalar* S = s_buf.data();
+      Scalar* C = c_buf.data();
+      Scalar* H = h_buf.data();
       hinges(t, i, S, C);
       const Eigen::Map<const Row> sv(S, m), cv(C, m);
       Eigen::Map<Row> gv(W + (i - t.i0) * t.cols + c0, m);
@@ -303,25 +319,17 @@ class BatchContrastiveTiles {
         for (Index j = 0; j < m; ++j) H[j] = C[j] > Scalar(0) ? Scalar(1) : Scalar(0);
         gv = Eigen::Map<const Row>(H, m) * (sv * wp + (Scalar(1) - sv) * wn);
       }
-      if (weighted()) gv *= pair_weights(i, t.j0 + c0, m);
+      if (weighted()) gv *= pair_weights(i, t.j0 + c0, m, w_buf.data());
     }
   }
 
  private:
-  void reserve(Index cols) {
-    if (static_cast<Index>(s_buf_.size()) >= cols) return;
-    s_buf_.resize(static_cast<std::size_t>(cols));
-    c_buf_.resize(static_cast<std::size_t>(cols));
-    h_buf_.resize(static_cast<std::size_t>(cols));
-    w_buf_.resize(static_cast<std::size_t>(cols));
-  }
-
   bool weighted() const { return tally_.side[0].weighted(); }
 
-  // The weights of pairs (i, j0), ..., (i, j0 + m - 1).
-  Eigen::Map<const Row> pair_weights(Index i, Index j0, Index m) {
-    for (Index j = 0; j < m; ++j) w_buf_[static_cast<std::size_t>(j)] = tally_.side[0].pair_weight(i, j0 + j);
-    return Eigen::Map<const Row>(w_buf_.data(), m);
+  // The weights of pairs (i, j0), ..., (i, j0 + m - 1), written to `out`.
+  Eigen::Map<const Row> pair_weights(Index i, Index j0, Index m, Scalar* out) const {
+    for (Index j = 0; j < m; ++j) out[j] = tally_.side[0].pair_weight(i, j0 + j);
+    return Eigen::Map<const Row>(out, m);
   }
 
   // The pairs of row i in tile t: S = same-label mask (0/1), C = the unscaled
@@ -342,8 +350,10 @@ class BatchContrastiveTiles {
   std::vector<std::int32_t> ids_;
   Index n_;
   ContrastiveTally<Scalar> tally_;
+  // Per row i: the sums, counts and positive counts of its pairs (i, j > i), negative [0] and positive [1].
+  Row row_sum_[2];
+  std::vector<Index> row_count_[2], row_positive_[2];
   Scalar weight_[2] = {Scalar(0), Scalar(0)};
-  std::vector<Scalar> s_buf_, c_buf_, h_buf_, w_buf_;
 };
 
 struct BatchContrastiveLoss {

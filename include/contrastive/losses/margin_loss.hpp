@@ -178,17 +178,17 @@ class MarginTiles {
   }
 
   void tile(const DistanceTile<Scalar>& t) {
-    reserve(t.cols);
-    if (terms_) column_terms_.resize(static_cast<std::size_t>(t.rows * t.cols));
+    TileRowBuffer<Scalar> s_buf{}, ti_buf{}, tj_buf{}, hi_buf{}, hj_buf{};
+    std::vector<Scalar> column_terms(terms_ ? static_cast<std::size_t>(t.rows * t.cols) : 0);
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
-      Scalar* S = s_.data();
-      Scalar* Ti = ti_.data();
-      Scalar* Tj = separate_ ? tj_.data() : ti_.data();
-      Scalar* Hi = hi_.data();
-      Scalar* Hj = separate_ ? hj_.data() : hi_.data();
+      Scalar* S = s_buf.data();
+      Scalar* Ti = ti_buf.data();
+      Scalar* Tj = separate_ ? tj_buf.data() : ti_buf.data();
+      Scalar* Hi = hi_buf.data();
+      Scalar* Hj = separate_ ? hj_buf.data() : hi_buf.data();
       terms_of_pair(t, i, S, Ti, Tj);
       if (tally_.weighted()) {
         Eigen::Map<Row>(Ti, m) *= tally_.weight(i);
@@ -214,7 +214,7 @@ class MarginTiles {
         // Row-major over ordered pairs (a, b != a): (i, j > i) at i (N-1) + j - 1 here;
         // (j, i) at j (N-1) + i is contiguous in i, so it waits in a tile buffer.
         std::copy(Ti, Ti + m, terms_->data() + i * (n_ - 1) + j0 - 1);
-        Scalar* column = column_terms_.data() + (i - t.i0);
+        Scalar* column = column_terms.data() + (i - t.i0);
         for (Index c = 0; c < m; ++c) column[(c0 + c) * t.rows] = Tj[c];
       }
     }
@@ -222,21 +222,21 @@ class MarginTiles {
       for (Index c = 0; c < t.cols; ++c) {
         const Index j = t.j0 + c;
         const Index count = t.diagonal ? c : t.rows;  // rows i < j of a diagonal tile
-        const Scalar* column = column_terms_.data() + c * t.rows;
+        const Scalar* column = column_terms.data() + c * t.rows;
         std::copy(column, column + count, terms_->data() + j * (n_ - 1) + t.i0);
       }
     }
   }
 
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
-    reserve(t.cols);
+    TileRowBuffer<Scalar> s_buf{}, ti_buf{}, tj_buf{};
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
-      Scalar* S = s_.data();
-      Scalar* Ti = ti_.data();
-      Scalar* Tj = separate_ ? tj_.data() : ti_.data();
+      Scalar* S = s_buf.data();
+      Scalar* Ti = ti_buf.data();
+      Scalar* Tj = separate_ ? tj_buf.data() : ti_buf.data();
       terms_of_pair(t, i, S, Ti, Tj);
       const std::size_t k = static_cast<std::size_t>(i);
       const Scalar fp = fpos_[k], fn = fneg_[k];
@@ -289,11 +289,6 @@ class MarginTiles {
   const Vector<Scalar>& beta_grad() const { return beta_grad_; }
 
  private:
-  void reserve(Index cols) {
-    if (static_cast<Index>(s_.size()) >= cols) return;
-    for (std::vector<Scalar>* v : {&s_, &ti_, &tj_, &hi_, &hj_}) v->resize(static_cast<std::size_t>(cols));
-  }
-
   // The pairs of row i in tile t: S = same-label mask (0/1); Ti = anchor i's
   // terms, Tj = the column anchors' terms (the same buffer when beta is scalar).
   // positive pair: (d - beta) + alpha; negative: -(d - beta) + alpha == (beta - d) + alpha exactly.
@@ -334,7 +329,6 @@ class MarginTiles {
   std::vector<Index> class_of_, wpos_, wneg_;
   Index count_ = 0;
   Row t_pos_, t_neg_, h_pos_, h_neg_;
-  std::vector<Scalar> s_, ti_, tj_, hi_, hj_, column_terms_;
   Scalar value_ = Scalar(0);
 };
 

@@ -104,14 +104,16 @@ class NTXentTiles {
   }
 
   void tile(const DistanceTile<Scalar>& t) {
+    typename OnlineSoftmin<Scalar>::Scratch scratch;
+    TileRowBuffer<Scalar> negatives{};
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
-      const Scalar* keep = negative_mask(i, j0, m);
-      softmin_.add_row(i, d, keep, m);
-      softmin_.add_columns(j0, d, keep, m);
+      const Scalar* keep = negative_mask(i, j0, m, negatives.data());
+      softmin_.add_row(i, d, keep, m, scratch);
+      softmin_.add_columns(j0, d, keep, m, scratch);
       for_positives(i, j0, m, [&](Index p) {
         const Scalar v = d[p - j0];
         positive_d_[slot(i, p)] = v;
@@ -145,12 +147,13 @@ class NTXentTiles {
   }
 
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
+    TileRowBuffer<Scalar> negatives{};
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Eigen::Map<const Row> dv(t.row(i) + c0, m);
-      const Eigen::Map<const Row> kv(negative_mask(i, j0, m), m);
+      const Eigen::Map<const Row> kv(negative_mask(i, j0, m, negatives.data()), m);
       Scalar* row = W + (i - t.i0) * t.cols + c0;
       Eigen::Map<Row> g(row, m);
       g = kv * (weight_(i) * softmin_.row_exp(i, dv) + weight_.segment(j0, m) * softmin_.column_exp(j0, dv));
@@ -175,10 +178,9 @@ class NTXentTiles {
     }
   }
 
-  const Scalar* negative_mask(Index i, Index j0, Index m) {
-    if (static_cast<Index>(keep_.size()) < m) keep_.resize(static_cast<std::size_t>(m));
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), keep_.data());
-    return keep_.data();
+  const Scalar* negative_mask(Index i, Index j0, Index m, Scalar* out) const {
+    label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), out);
+    return out;
   }
 
   Tally<Scalar> tally_;
@@ -189,7 +191,7 @@ class NTXentTiles {
   Scalar inv_t_;
   OnlineSoftmin<Scalar> softmin_;
   std::vector<Index> rank_, offset_;
-  std::vector<Scalar> positive_d_, sigma_, keep_;
+  std::vector<Scalar> positive_d_, sigma_;
   Row weight_;
 };
 

@@ -84,19 +84,22 @@ class SupConTiles {
     // No positive pair or no negative anywhere: loss 0, zero gradient.
     empty_ = !groups_.any_positive || !groups_.any_negative;
     if (terms_) terms_->setZero(n_);
+    ones_.fill(Scalar(1));
   }
 
   void tile(const DistanceTile<Scalar>& t) {
     if (empty_) return;
+    typename OnlineSoftmin<Scalar>::Scratch scratch;
+    TileRowBuffer<Scalar> same{};
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
-      Scalar* S = same_mask(i, j0, m);
-      const Scalar* keep = ones(m);
-      softmin_.add_row(i, d, keep, m);
-      softmin_.add_columns(j0, d, keep, m);
+      Scalar* S = same_mask(i, j0, m, same.data());
+      const Scalar* keep = ones_.data();  // every other row is in the softmax
+      softmin_.add_row(i, d, keep, m, scratch);
+      softmin_.add_columns(j0, d, keep, m, scratch);
       const Eigen::Map<const Row> dv(d, m), sv(S, m);
       positive_d_(i) += (dv * sv).sum();
       positive_d_.segment(j0, m) += dv * sv;
@@ -126,12 +129,13 @@ class SupConTiles {
 
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
     if (empty_) return;
+    TileRowBuffer<Scalar> same{};
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Eigen::Map<const Row> dv(t.row(i) + c0, m);
-      const Eigen::Map<const Row> sv(same_mask(i, j0, m), m);
+      const Eigen::Map<const Row> sv(same_mask(i, j0, m, same.data()), m);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
       g = row_a_(i) * softmin_.row_exp(i, dv) + row_b_(i) * sv +
           row_a_.segment(j0, m) * softmin_.column_exp(j0, dv) + row_b_.segment(j0, m) * sv;
@@ -139,14 +143,9 @@ class SupConTiles {
   }
 
  private:
-  Scalar* same_mask(Index i, Index j0, Index m) {
-    if (static_cast<Index>(same_.size()) < m) same_.resize(static_cast<std::size_t>(m));
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same_.data());
-    return same_.data();
-  }
-  const Scalar* ones(Index m) {
-    if (static_cast<Index>(ones_.size()) < m) ones_.assign(static_cast<std::size_t>(m), Scalar(1));
-    return ones_.data();
+  Scalar* same_mask(Index i, Index j0, Index m, Scalar* out) const {
+    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), out);
+    return out;
   }
 
   Tally<Scalar> tally_;
@@ -158,7 +157,7 @@ class SupConTiles {
   bool empty_ = false;
   OnlineSoftmin<Scalar> softmin_;
   Row positive_d_, row_a_, row_b_;
-  std::vector<Scalar> same_, ones_;
+  TileRowBuffer<Scalar> ones_;
 };
 
 struct SupConLoss : TemperatureLoss<SupConLoss, SupConTiles> {

@@ -6,11 +6,11 @@
 #pragma once
 
 #include "contrastive/core/types.hpp"
+#include "contrastive/engine/tiles.hpp"
 
 #include <cmath>
 #include <cstddef>
 #include <limits>
-#include <vector>
 
 namespace contrastive {
 namespace detail {
@@ -20,13 +20,18 @@ class OnlineSoftmin {
  public:
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
+  // Per-call scratch of one tile row, owned by the caller (one per thread).
+  struct Scratch {
+    TileRowBuffer<Scalar> cand{}, step{};
+  };
+
   OnlineSoftmin(Index n, Scalar inv_t)
       : shift_(Row::Constant(n, std::numeric_limits<Scalar>::infinity())), sum_(Row::Zero(n)), inv_t_(inv_t) {}
 
-  // Anchor i sees distances d[0..m) of which keep[c] (0/1) are in its softmax.
-  void add_row(Index i, const Scalar* d, const Scalar* keep, Index m) {
-    reserve(m);
-    Scalar* cand = cand_.data();
+  // Anchor i sees distances d[0..m) of which keep[c] (0/1) are in its softmax
+  // (one tile row: m <= max_tile_side). Touches anchor i's state only.
+  void add_row(Index i, const Scalar* d, const Scalar* keep, Index m, Scratch& scratch) {
+    Scalar* cand = scratch.cand.data();
     for (Index c = 0; c < m; ++c) cand[c] = keep[c] > Scalar(0) ? d[c] : inf();
     const Scalar low = Eigen::Map<const Row>(cand, m).minCoeff();
     if (low < shift_(i)) {
@@ -38,10 +43,9 @@ class OnlineSoftmin {
   }
 
   // Anchors j0 .. j0 + m each see one distance d[c] (kept when keep[c] is 1).
-  void add_columns(Index j0, const Scalar* d, const Scalar* keep, Index m) {
-    reserve(m);
-    Scalar* cand = cand_.data();
-    Scalar* step = step_.data();
+  void add_columns(Index j0, const Scalar* d, const Scalar* keep, Index m, Scratch& scratch) {
+    Scalar* cand = scratch.cand.data();
+    Scalar* step = scratch.step.data();
     Scalar* old = shift_.data() + j0;
     for (Index c = 0; c < m; ++c) {
       cand[c] = keep[c] > Scalar(0) && d[c] < old[c] ? d[c] : old[c];
@@ -68,15 +72,9 @@ class OnlineSoftmin {
 
  private:
   static constexpr Scalar inf() { return std::numeric_limits<Scalar>::infinity(); }
-  void reserve(Index m) {
-    if (static_cast<Index>(cand_.size()) >= m) return;
-    cand_.resize(static_cast<std::size_t>(m));
-    step_.resize(static_cast<std::size_t>(m));
-  }
 
   Row shift_, sum_;
   Scalar inv_t_;
-  std::vector<Scalar> cand_, step_;
 };
 
 }  // namespace detail
