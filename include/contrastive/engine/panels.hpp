@@ -142,6 +142,31 @@ LambdaTwoPassLoss<Sparse, PanelFn, FinishFn, GradientFn> two_pass_loss(PanelFn p
   return {{std::move(panel), std::move(finish)}, std::move(gradient)};
 }
 
+// Threads for the anchors of panels: one scratch object per thread a loss
+// may run its anchors on (OpenMP's threads, 1 without it or inside a parallel region).
+inline std::size_t anchor_threads() { return static_cast<std::size_t>(std::max(1, pass_threads())); }
+
+// body(a, scratch) for every anchor a of a panel, in parallel under OpenMP:
+// thread t takes the t-th contiguous chunk of anchors, in order, with
+// scratch[t] (scratch.size() threads at most). A loss whose body writes only
+// anchor a's results, and which combines them in anchor order afterwards
+// (the chunks in thread order are the anchors in order), gets the same result
+// on any number of threads. The body must not throw.
+template <class Scalar, class Scratch, class Body>
+void for_each_anchor(const DistancePanel<Scalar>& D, std::vector<Scratch>& scratch, Body&& body) {
+#ifdef _OPENMP
+  const int threads = D.rows >= 32 ? static_cast<int>(scratch.size()) : 1;
+#pragma omp parallel num_threads(threads)
+  {
+    Scratch& mine = scratch[static_cast<std::size_t>(omp_get_thread_num())];
+#pragma omp for schedule(static)
+    for (Index a = D.first; a < D.end(); ++a) body(a, mine);
+  }
+#else
+  for (Index a = D.first; a < D.end(); ++a) body(a, scratch[0]);
+#endif
+}
+
 // How the engine walks an N-row batch: the whole matrix, or panels of `panel_rows`.
 struct PanelPlan {
   Index panel_rows = 0;

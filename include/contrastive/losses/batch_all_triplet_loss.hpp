@@ -66,19 +66,29 @@ struct BatchAllTripletLoss {
     const Index n = X.rows();
     const Scalar margin = static_cast<Scalar>(options.margin);
     if (terms) terms->setZero(n);
-    AnchorSides<Scalar> sides(n);
-    std::vector<Scalar> gap_sums;    // per boundary j: the active elements' distances from the boundary element, summed
-    std::vector<Index> activations;  // difference array over the sorted side
-    gap_sums.reserve(static_cast<std::size_t>(n) + 1);
-    activations.reserve(static_cast<std::size_t>(n) + 1);
+    // Per thread: one anchor's split, the gap sums over its sorted side and the
+    // difference array over it. Per anchor: its summed hinge, valid and active triplets.
+    struct Scratch {
+      AnchorSides<Scalar> sides;
+      std::vector<Scalar> gap_sums;    // per boundary j: the active elements' distances from the boundary element, summed
+      std::vector<Index> activations;  // difference array over the sorted side
+    };
+    std::vector<Scratch> scratch(anchor_threads(), Scratch{AnchorSides<Scalar>(n), {}, {}});
+    std::vector<Scalar> anchor_sums(static_cast<std::size_t>(n));
+    std::vector<Index> anchor_valid(static_cast<std::size_t>(n)), anchor_active(static_cast<std::size_t>(n));
     auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-      for (Index a = D.first; a < D.end(); ++a) {
+      for_each_anchor(D, scratch, [&](Index a, Scratch& sc) {
+        AnchorSides<Scalar>& sides = sc.sides;
+        std::vector<Scalar>& gap_sums = sc.gap_sums;
+        std::vector<Index>& activations = sc.activations;
+        const std::size_t u_a = static_cast<std::size_t>(a);
+        anchor_valid[u_a] = 0;
         sides.split(a, D.row_vector(a), labels);
         RankedDistance<Scalar>* const pos = sides.positives();
         RankedDistance<Scalar>* const neg = sides.negatives();
         const std::size_t np = sides.num_positives;
         const std::size_t nn = sides.num_negatives;
-        if (np == 0 || nn == 0) continue;
+        if (np == 0 || nn == 0) return;
         const Scalar w = tally.weight(a);
         Scalar anchor_sum(0);
         Index active = 0;
@@ -141,7 +151,14 @@ struct BatchAllTripletLoss {
         // The anchor's triplets all take its weight: w > 0 keeps their positive count.
         const Scalar weighted = tally.weighted() ? w * anchor_sum : anchor_sum;
         if (terms) (*terms)(a) = weighted;
-        tally.add_totals(weighted, static_cast<Index>(np) * static_cast<Index>(nn), w > Scalar(0) ? active : 0);
+        anchor_sums[u_a] = weighted;
+        anchor_valid[u_a] = static_cast<Index>(np) * static_cast<Index>(nn);
+        anchor_active[u_a] = w > Scalar(0) ? active : 0;
+      });
+      // In anchor order, whatever the threads.
+      for (Index a = D.first; a < D.end(); ++a) {
+        const std::size_t u_a = static_cast<std::size_t>(a);
+        if (anchor_valid[u_a] > 0) tally.add_totals(anchor_sums[u_a], anchor_valid[u_a], anchor_active[u_a]);
       }
     };
     auto finish = [&] { return tally.finish(); };

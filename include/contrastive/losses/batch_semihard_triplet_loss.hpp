@@ -59,38 +59,58 @@ struct BatchSemihardTripletLoss {
 
     const Index n = X.rows();
     const Scalar margin = static_cast<Scalar>(options.margin);
-    AnchorSides<Scalar> sides(n);
-    SemihardSelection<Scalar> semihard(n);
-    // Column of a positive -> its rank among the anchor's positives in column order (for terms).
-    std::vector<Index> slot(terms ? static_cast<std::size_t>(n) : 0);
+    // A positive pair's triplet as its anchor's thread finds it: tallied, and
+    // its gradient entries written, in anchor order afterwards.
+    struct Found {
+      Index anchor, positive, negative;
+      Scalar value, slope;
+      Index slot, of;  // the pair's rank among the anchor's positives in column order, of how many
+    };
+    struct Scratch {
+      AnchorSides<Scalar> sides;
+      SemihardSelection<Scalar> semihard;
+      std::vector<Index> rank;  // column of a positive -> its rank in column order
+      std::vector<Found> found;
+    };
+    std::vector<Scratch> scratch(anchor_threads(), Scratch{AnchorSides<Scalar>(n), SemihardSelection<Scalar>(n),
+                                                           std::vector<Index>(static_cast<std::size_t>(n)), {}});
     std::vector<Scalar> term_values;
     if (terms) term_values.reserve(static_cast<std::size_t>(n) * 4);
     auto panel = [&](const DistancePanel<Scalar>& D, auto* dD) {
-      for (Index a = D.first; a < D.end(); ++a) {
-        sides.split(a, D.row_vector(a), labels);
-        RankedDistance<Scalar>* const pos = sides.positives();
-        RankedDistance<Scalar>* const neg = sides.negatives();
-        const std::size_t np = sides.num_positives;
-        const std::size_t nn = sides.num_negatives;
-        if (np == 0 || nn == 0) continue;
-        const std::size_t first_term = term_values.size();
-        if (terms) {
-          for (std::size_t t = 0; t < np; ++t) slot[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
-          term_values.resize(first_term + np);
-        }
-        // Reorders pos: the terms below follow it, and slot puts them back in column order.
-        const std::vector<RankedDistance<Scalar>>& chosen = semihard.select(pos, np, neg, nn);
-        const Scalar w = tally.weight(a);
+      for (Scratch& sc : scratch) sc.found.clear();
+      for_each_anchor(D, scratch, [&](Index a, Scratch& sc) {
+        sc.sides.split(a, D.row_vector(a), labels);
+        RankedDistance<Scalar>* const pos = sc.sides.positives();
+        RankedDistance<Scalar>* const neg = sc.sides.negatives();
+        const std::size_t np = sc.sides.num_positives;
+        const std::size_t nn = sc.sides.num_negatives;
+        if (np == 0 || nn == 0) return;
+        for (std::size_t t = 0; t < np; ++t) sc.rank[static_cast<std::size_t>(pos[t].index)] = static_cast<Index>(t);
+        // Reorders pos: the terms below follow it, and rank puts them back in column order.
+        const std::vector<RankedDistance<Scalar>>& chosen = sc.semihard.select(pos, np, neg, nn);
         for (std::size_t t = 0; t < np; ++t) {
           const TripletTerm<Scalar> term =
               triplet_term<Scalar>(pos[t].distance, chosen[t].distance, margin, options.soft);
-          const Scalar value = tally.add(a, term.value);
-          if (terms)
-            term_values[first_term + static_cast<std::size_t>(slot[static_cast<std::size_t>(pos[t].index)])] = value;
-          const Scalar slope = w * term.slope;
+          sc.found.push_back(Found{a, pos[t].index, chosen[t].index, term.value, term.slope,
+                                   sc.rank[static_cast<std::size_t>(pos[t].index)], static_cast<Index>(np)});
+        }
+      });
+      // The threads' chunks in thread order are the anchors in order.
+      Index current = -1;
+      std::size_t first_term = 0;
+      for (const Scratch& sc : scratch) {
+        for (const Found& f : sc.found) {
+          if (terms && f.anchor != current) {
+            current = f.anchor;
+            first_term = term_values.size();
+            term_values.resize(first_term + static_cast<std::size_t>(f.of));
+          }
+          const Scalar value = tally.add(f.anchor, f.value);
+          if (terms) term_values[first_term + static_cast<std::size_t>(f.slot)] = value;
+          const Scalar slope = tally.weight(f.anchor) * f.slope;
           if (dD && slope != Scalar(0)) {
-            dD->add(a, pos[t].index, slope);
-            dD->add(a, chosen[t].index, -slope);
+            dD->add(f.anchor, f.positive, slope);
+            dD->add(f.anchor, f.negative, -slope);
           }
         }
       }
