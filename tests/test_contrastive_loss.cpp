@@ -399,6 +399,19 @@ TEMPLATE_TEST_CASE("contrastive bad input throws with a precise message", "[cont
                            "out of range", "5 rows");
   pairs.similar.pop_back();
   REQUIRE_INVALID_ARGUMENT(contrastive_loss(X, pairs), "'pairs'", "same length");
+  // Flags are 0 or 1: a -1 (cosine_embedding_loss's "dissimilar") is not read as "similar".
+  Eigen::VectorXi flags = Eigen::VectorXi::Ones(5);
+  flags(3) = -1;
+  REQUIRE_INVALID_ARGUMENT(contrastive_loss(X, X, flags), "contrastive_loss", "'similar' has -1 at row 3",
+                           "use 1 (or true)");
+  flags(3) = 2;
+  REQUIRE_INVALID_ARGUMENT(contrastive_loss(X, X, flags, value_only), "'similar' has 2 at row 3");
+  const Eigen::Matrix<bool, Eigen::Dynamic, 1> as_bool = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(5, true);
+  REQUIRE(contrastive_loss(X, X, as_bool, value_only) == contrastive_loss(X, X, Eigen::VectorXi::Ones(5), value_only));
+  Pairs flagged;
+  flagged.add(0, 1, true);
+  flagged.similar[0] = 2;
+  REQUIRE_INVALID_ARGUMENT(contrastive_loss(X, flagged), "'pairs': pair 0 has similar = 2");
 }
 
 // ---- PyTorch reference values ----

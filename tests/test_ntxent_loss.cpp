@@ -363,6 +363,10 @@ TEMPLATE_TEST_CASE("ntxent_loss rejects bad input", "[ntxent][validation]", floa
   REQUIRE_INVALID_ARGUMENT(ntxent_loss(v1, bad, 0.1), "ntxent_loss", "'view2' (4 x 3)", "row 3, column 0");
   REQUIRE_INVALID_ARGUMENT(ntxent_loss(v2, Eigen::VectorXi::Zero(3), 0.1), "ntxent_loss",
                            "'labels' has length 3", "5 rows");
+  // Floating labels select the two-view form: the error says so.
+  const Vector<S> float_labels = Vector<S>::Zero(4);
+  REQUIRE_INVALID_ARGUMENT(ntxent_loss(v1, float_labels, 0.1), "ntxent_loss", "'view2' is 4 x 1",
+                           "integer labels");
   REQUIRE_INVALID_ARGUMENT(ntxent_loss(v2, Eigen::VectorXi::Zero(5), 0.0), "ntxent_loss", "'temperature'");
 }
 

@@ -11,7 +11,8 @@
 //
 // Three ways to give the pairs:
 //   contrastive_loss<Metric>(X1, X2, similar, options)   row i of X1 with row i of X2;
-//       `similar` an integer/bool vector (nonzero = positive pair). grad = {dX1, dX2};
+//       `similar` an integer/bool vector, 1 = positive pair, 0 = negative pair
+//       (any other value throws std::invalid_argument). grad = {dX1, dX2};
 //       terms: one per row, in row order.
 //   contrastive_loss<Metric>(X, pairs, options)          mined index pairs (contrastive::Pairs).
 //       grad = {dX}; terms: one per pair, in the order of `pairs`.
@@ -166,6 +167,18 @@ Scalar contrastive_on_rowwise(const Vector<Scalar>& d, IsSimilar&& is_similar, O
   return value;
 }
 
+// `similar` is a flag per pair: 1 (or true) for a positive pair, 0 for a
+// negative one. Anything else is rejected, not read as "non-zero": a -1 meant
+// as cosine_embedding_loss's "dissimilar" would otherwise become "similar".
+inline void require_pair_flags(const char* function, const LabelVector& similar) {
+  for (Index k = 0; k < similar.size(); ++k) {
+    if (similar(k) != 0 && similar(k) != 1) {
+      fail(function, "argument 'similar' has " + std::to_string(similar(k)) + " at row " + std::to_string(k) +
+                         "; use 1 (or true) for a similar pair and 0 for a dissimilar one");
+    }
+  }
+}
+
 // Explicit pairs: row i of X1 with row i of X2, similar(i) != 0 for a positive pair.
 struct ContrastivePairsLoss {
   static constexpr const char* name = "contrastive_loss";
@@ -179,6 +192,7 @@ struct ContrastivePairsLoss {
     require_embeddings<Scalar>(name, "X2", X2);
     require_same_shape(name, "X1", X1, "X2", X2);
     validate_contrastive_options(name, o);
+    require_pair_flags(name, similar);
     metric.check_rows(name, X1);
     const Tally<Scalar> weights(name, "options.reduction", o.reduction, X1.rows(), "the pairs (rows of X1)");
     auto loss = [&](const Vector<Scalar>& d, Vector<Scalar>* dd) {
@@ -198,6 +212,11 @@ inline void validate_pairs(const char* function, const Pairs& pairs, Index rows)
                        " similar entries; all three must have the same length");
   }
   for (std::size_t k = 0; k < n; ++k) {
+    if (pairs.similar[k] > 1) {
+      fail(function, "argument 'pairs': pair " + std::to_string(k) + " has similar = " +
+                         std::to_string(static_cast<int>(pairs.similar[k])) +
+                         "; use 1 for a positive pair and 0 for a negative one");
+    }
     const Index a = pairs.first[k];
     const Index b = pairs.second[k];
     if (a < 0 || a >= rows || b < 0 || b >= rows) {

@@ -211,6 +211,13 @@ struct NTXentViewsLoss {
                      double temperature, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
     require_embeddings<Scalar>(name, "view1", view1);
     require_embeddings<Scalar>(name, "view2", view2);
+    // The form is picked by the second argument's scalar type: floating labels land here.
+    if (view2.cols() == 1 && view1.cols() != 1 && view2.rows() == view1.rows()) {
+      fail(name, "argument 'view2' is " + shape_of(view2.rows(), view2.cols()) +
+                     ", one column like a label vector: a floating second argument selects the two-view form "
+                     "ntxent_loss(view1, view2, t); for the labelled form pass integer labels "
+                     "(e.g. labels.cast<int>())");
+    }
     require_same_shape(name, "view1", view1, "view2", view2);
     const Index n = view1.rows();
     // A sample is a pair of views: its weight applies to both rows.
