@@ -6,6 +6,7 @@
 #include "support/reference_data.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <contrastive/losses/triplet_margin_loss.hpp>
 
@@ -215,8 +216,11 @@ TEMPLATE_TEST_CASE("mine_triplets: empty results are empty, bad input throws", "
 
   REQUIRE_INVALID_ARGUMENT(mine_triplets(X, Eigen::VectorXi::Zero(9), 0.5, NegativeKind::Hard), "mine_triplets",
                            "labels", "9", "10");
-  REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, 0.0, NegativeKind::Hard), "mine_triplets", "margin");
-  REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, -0.1, NegativeKind::Hard), "margin");
+  // Margin 0 is valid, as for the losses (nothing is semi-hard); below 0 or non-finite is not.
+  CHECK(mine_triplets(X, labels, 0.0, NegativeKind::SemiHard).empty());
+  REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, -0.1, NegativeKind::Hard), "mine_triplets", "margin", ">= 0");
+  REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, std::numeric_limits<double>::infinity(), NegativeKind::Hard),
+                           "margin", "finite");
   REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, 0.5, NegativeKinds::none()), "mine_triplets", "kinds");
   MineOptions negative_cap;
   negative_cap.max_per_anchor = -1;

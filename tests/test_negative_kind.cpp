@@ -3,6 +3,8 @@
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
 
+#include <contrastive/contrastive.hpp>
+
 #include <cmath>
 #include <limits>
 #include <random>
@@ -128,11 +130,10 @@ TEMPLATE_TEST_CASE("classify_negative_absolute uses the contrastive pair margins
   REQUIRE_INVALID_ARGUMENT(classify_negative_absolute<S>(std::numeric_limits<S>::infinity(), 0.0, 0.5), "d_an");
 }
 
-TEMPLATE_TEST_CASE("classify_negative rejects a non-positive margin and non-finite distances",
+TEMPLATE_TEST_CASE("classify_negative rejects a negative margin and non-finite distances",
                    "[mining][classifier]", float, double) {
   using S = TestType;
-  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), 0.0), "classify_negative", "margin", "> 0");
-  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), -0.5), "margin", "-0.5");
+  REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), -0.5), "classify_negative", "margin", "-0.5", ">= 0");
   REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), S(2), std::nan("")), "margin");
   REQUIRE_INVALID_ARGUMENT(classify_negative<S>(std::numeric_limits<S>::quiet_NaN(), S(2), 0.5), "d_ap");
   REQUIRE_INVALID_ARGUMENT(classify_negative<S>(S(1), std::numeric_limits<S>::infinity(), 0.5), "d_an");
@@ -146,8 +147,35 @@ TEST_CASE("NegativeKinds is a set built with operator|", "[mining][classifier]")
   CHECK(NegativeKinds::none().empty());
   CHECK_FALSE(NegativeKinds(NegativeKind::Easy).empty());
   CHECK((hard_semi | NegativeKind::Easy) == NegativeKinds::all());
+  CHECK(hard_semi == NegativeKinds::with_loss());
   CHECK(hard_semi != NegativeKinds::all());
   CHECK(std::string(to_string(NegativeKind::SemiHard)) == "semi-hard");
+}
+
+TEMPLATE_TEST_CASE("margin 0 is one rule for the losses, the classifier, the miner and the counter",
+                   "[mining][classifier]", float, double) {
+  using S = TestType;
+  // With m = 0 nothing is semi-hard: a negative is hard (closer than the positive) or easy.
+  for (const TieConvention c : {TieConvention::Library, TieConvention::PytorchMetricLearning}) {
+    CHECK(classify_negative<S>(S(2), S(1), 0.0, c) == NegativeKind::Hard);
+    CHECK(classify_negative<S>(S(1), S(2), 0.0, c) == NegativeKind::Easy);
+  }
+  const RowMatrix<S> X = random_embeddings<S>(12, 3, 5);
+  const Eigen::VectorXi labels = random_labels(12, 3, 6);
+  TripletOptions o;
+  o.margin = 0;
+  o.reduction = Reduction::Sum;
+  const NegativeStats stats = negative_stats(X, labels, 0.0);
+  CHECK(stats.semihard == 0);
+  CHECK(stats.hard > 0);
+  CHECK(mine_triplets(X, labels, 0.0, NegativeKind::SemiHard).empty());
+  // The triplets with loss at margin 0 are exactly the hard ones.
+  const Triplets hard = mine_triplets(X, labels, 0.0, NegativeKinds::with_loss());
+  CHECK(hard.size() == stats.hard);
+  const double all = static_cast<double>(batch_all_triplet_loss(X, labels, o, value_only));
+  const double mined = static_cast<double>(triplet_margin_loss(X, hard, o, value_only));
+  CHECK(all > 0);
+  CHECK(std::abs(mined - all) <= (sizeof(S) == sizeof(double) ? 1e-12 : 1e-5) * all);
 }
 
 }  // namespace test_negative_kind

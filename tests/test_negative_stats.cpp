@@ -285,8 +285,8 @@ TEMPLATE_TEST_CASE("negative_stats rejects bad input", "[mining][stats]", float,
   const RowMatrix<S> X = random_embeddings<S>(6, 3, 1);
   REQUIRE_INVALID_ARGUMENT(negative_stats(X, Eigen::VectorXi::Zero(5), 0.2), "negative_stats", "labels", "5",
                            "6");
-  REQUIRE_INVALID_ARGUMENT(negative_stats(X, Eigen::VectorXi::Zero(6), 0.0), "negative_stats", "margin");
-  REQUIRE_INVALID_ARGUMENT(negative_stats(X, Eigen::VectorXi::Zero(6), -1.0), "margin");
+  REQUIRE_INVALID_ARGUMENT(negative_stats(X, Eigen::VectorXi::Zero(6), -1.0), "negative_stats", "margin", ">= 0");
+  REQUIRE_INVALID_ARGUMENT(negative_stats(X, Eigen::VectorXi::Zero(6), std::nan("")), "margin", "finite");
   RowMatrix<S> bad = X;
   bad(4, 2) = std::numeric_limits<S>::quiet_NaN();
   REQUIRE_INVALID_ARGUMENT(negative_stats(bad, Eigen::VectorXi::Zero(6), 0.2), "negative_stats", "X", "row 4");

@@ -197,8 +197,8 @@ TEMPLATE_TEST_CASE("reference-set mining: empty sets and bad input", "[mining][r
   const double m = 0.5;
   REQUIRE_INVALID_ARGUMENT(negative_stats(X, labels, R, Eigen::VectorXi::Zero(8), m), "negative_stats",
                            "ref_labels", "8", "9");
-  REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, R, ref_labels, 0.0, NegativeKind::Hard), "mine_triplets",
-                           "margin");
+  REQUIRE_INVALID_ARGUMENT(mine_triplets(X, labels, R, ref_labels, -0.1, NegativeKind::Hard), "mine_triplets",
+                           "margin", ">= 0");
   REQUIRE_INVALID_ARGUMENT(mine_batch_hard(X, labels, random_embeddings<S>(9, 4, 1), ref_labels),
                            "mine_batch_hard", "X", "R", "columns");
   ReferenceOptions negative_rows;

@@ -70,7 +70,7 @@ void fuzz_classifier(Input& in) {
   const Scalar d_an = in.value<Scalar>(in.flag());
   if (in.flag()) {
     if (!std::isfinite(d_ap) || !std::isfinite(d_an)) expect = Expect::Invalid;
-    const double m = in.margin(false, expect);
+    const double m = in.margin(true, expect);
     const TieConvention c = in.flag() ? TieConvention::Library : TieConvention::PytorchMetricLearning;
     NegativeKind kind = NegativeKind::Easy;
     if (run_expecting("classify_negative", expect, [&] { kind = classify_negative(d_ap, d_an, m, c); })) {
@@ -120,7 +120,7 @@ void fuzz(Input& in) {
 
   switch (in.byte() % 5) {
     case 0: {  // negative_stats and mine_triplets, cross-checked
-      const double margin = in.margin(false, expect);
+      const double margin = in.margin(true, expect);
       NegativeStats<Scalar> stats;
       const bool ok = run_expecting("negative_stats", expect, [&] {
         stats = reference ? negative_stats<Metric>(X, labels, R, ref_labels, margin, convention, ropt)

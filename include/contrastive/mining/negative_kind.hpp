@@ -1,5 +1,6 @@
 // The negative classifier: is negative n of a triplet (a, p, n) hard, semi-hard
-// or easy for a margin m > 0?
+// or easy for a margin m >= 0? (The losses' rule too: with m = 0 no negative
+// is semi-hard.)
 //
 //   Library convention (FaceNet, Schroff et al. 2015; docs/mining.md):
 //     hard       d(a,n) <  d(a,p)
@@ -30,6 +31,9 @@
 //     easy       d(a,n) >= neg_margin
 //
 // NegativeKinds is a set of kinds for the miners: NegativeKind::Hard | NegativeKind::SemiHard.
+// NegativeKinds::with_loss() is that set, the negatives whose triplet has
+// loss: PML's type_of_triplets="all". NegativeKinds::all() is every kind,
+// easy included: every valid triplet.
 #pragma once
 
 #include "contrastive/core/types.hpp"
@@ -52,8 +56,13 @@ class NegativeKinds {
   constexpr NegativeKinds(NegativeKind kind) : bits_(static_cast<std::uint8_t>(kind)) {}  // NOLINT: implicit by design
 
   static constexpr NegativeKinds none() { return NegativeKinds(); }
+  // Every kind, easy included: every valid triplet. Not PML's "all" (that is with_loss()).
   static constexpr NegativeKinds all() {
     return NegativeKinds(static_cast<std::uint8_t>(7));
+  }
+  // Hard and semi-hard: the triplets with positive hinge loss, PML's type_of_triplets="all".
+  static constexpr NegativeKinds with_loss() {
+    return NegativeKinds(static_cast<std::uint8_t>(3));
   }
 
   constexpr bool contains(NegativeKind kind) const {
@@ -119,8 +128,10 @@ bool is_hard(Scalar d_ap, Scalar d_an, TieConvention convention) {
   return convention == TieConvention::Library ? d_an < d_ap : !(d_an - d_ap > Scalar(0));
 }
 
+// The triplet losses' rule: finite and >= 0.
 inline void require_margin(const char* function, double margin) {
-  require_positive(function, "margin", margin);
+  require_finite_scalar(function, "margin", margin);
+  require_non_negative(function, "margin", margin);
 }
 
 inline void require_pair_margins(const char* function, double pos_margin, double neg_margin) {
@@ -134,7 +145,7 @@ inline void require_pair_margins(const char* function, double pos_margin, double
 
 }  // namespace detail
 
-// Kind of negative n for the triplet (a, p, n) given d(a,p), d(a,n) and margin > 0.
+// Kind of negative n for the triplet (a, p, n) given d(a,p), d(a,n) and margin >= 0.
 template <class Scalar>
 NegativeKind classify_negative(Scalar d_ap, Scalar d_an, double margin,
                                TieConvention convention = TieConvention::Library) {

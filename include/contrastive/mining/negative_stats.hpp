@@ -6,7 +6,7 @@
 //
 // A valid triplet is (a, p, n) with label(p) == label(a), p != a, label(n) !=
 // label(a) (reference form: p, n are reference rows; see reference_set.hpp).
-// Each is classified by classify_negative (negative_kind.hpp) with margin > 0
+// Each is classified by classify_negative (negative_kind.hpp) with margin >= 0
 // and the TieConvention; TieConvention::PytorchMetricLearning gives exactly the
 // counts of PML's TripletMarginMiner(margin, type_of_triplets="hard" /
 // "semihard" / "easy") on the same distances (its "all" = hard + semi-hard).
