@@ -4,7 +4,9 @@
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
 
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 using namespace contrastive;
 using namespace contrastive_test;
@@ -106,6 +108,26 @@ TEMPLATE_TEST_CASE("rows too large for their squared distances are rejected", "[
   CHECK(D.allFinite());
   CHECK(pairwise_distance<SquaredEuclidean>(X).allFinite());
   CHECK(double(D(2, 0)) == Approx(double(limit) * 0.99).epsilon(1e-3));
+}
+
+TEST_CASE("labels from std::vector, int64 maps and Eigen vectors give the same results", "[validation][labels]") {
+  const RowMatrix<double> X = random_embeddings<double>(12, 3, 90);
+  const Eigen::VectorXi eigen_labels = random_labels(12, 3, 91);
+  const std::vector<int> ints(eigen_labels.data(), eigen_labels.data() + 12);
+  const std::vector<std::int64_t> longs(ints.begin(), ints.end());
+  const Eigen::Map<const Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>> mapped(longs.data(), 12);
+  const double expected = batch_hard_triplet_loss(X, eigen_labels, value_only);
+  CHECK(batch_hard_triplet_loss(X, ints, value_only) == expected);
+  CHECK(batch_hard_triplet_loss(X, longs, value_only) == expected);
+  CHECK(batch_hard_triplet_loss(X, mapped, value_only) == expected);
+  CHECK(supcon_loss(X, ints, 0.1, value_only) == supcon_loss(X, eigen_labels, 0.1, value_only));
+  CHECK(ntxent_loss(X, longs, 0.1, value_only) == ntxent_loss(X, eigen_labels, 0.1, value_only));
+  CHECK(mine_triplets(X, ints, 0.2, NegativeKind::Hard).size() == mine_triplets(X, eigen_labels, 0.2, NegativeKind::Hard).size());
+  CHECK(negative_stats(X, longs, 0.2).hard == negative_stats(X, eigen_labels, 0.2).hard);
+  REQUIRE_INVALID_ARGUMENT(batch_all_triplet_loss(X, std::vector<int>(11, 0)), "batch_all_triplet_loss",
+                           "'labels' has length 11", "12");
+  REQUIRE_INVALID_ARGUMENT(batch_all_triplet_loss(X, Eigen::MatrixXi::Zero(3, 4)), "'labels' must be a vector",
+                           "3 x 4");
 }
 
 }  // namespace test_validation

@@ -182,8 +182,8 @@ auto call_forms(const CallSpec& spec, const Eval& eval, const Tail&... tail) {
 //   static Scalar eval(const Metric&, const ConstRowRef<Scalar>& X, const LabelVector& labels,
 //                      [extra,] const Options&, Gradients<Scalar>*, Vector<Scalar>* terms);
 // labelled_loss_with passes one more input (the InfoNCE temperature) before the options.
-template <class Loss, class DefaultMetric, class DX, class L, class Eval, class... Tail>
-auto labelled_call(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Eval& eval_on,
+template <class Loss, class DefaultMetric, class DX, class Eval, class... Tail>
+auto labelled_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Eval& eval_on,
                    const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   using Options = typename Loss::Options;
@@ -195,16 +195,16 @@ auto labelled_call(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& la
   return call_forms<DefaultMetric, Scalar, Options>(CallSpec{Loss::name, {{x.rows(), x.cols()}}}, eval, tail...);
 }
 
-template <class Loss, class DefaultMetric, class DX, class L, class... Tail>
-auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
+template <class Loss, class DefaultMetric, class DX, class... Tail>
+auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   const auto eval_on = [](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
                           Gradients<Scalar>* g, Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, x, y, o, g, t); };
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
 }
 
-template <class Loss, class DefaultMetric, class DX, class L, class Extra, class... Tail>
-auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Extra& extra,
+template <class Loss, class DefaultMetric, class DX, class Extra, class... Tail>
+auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Extra& extra,
                         const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   const auto eval_on = [&extra](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,

@@ -4,6 +4,7 @@
 // functions run all their checks before they write anything.
 #pragma once
 
+#include "contrastive/core/labels.hpp"
 #include "contrastive/core/types.hpp"
 
 #include <cmath>
@@ -119,24 +120,15 @@ inline void require_length(const char* function, const char* argument, Index len
   }
 }
 
-// Labels of any integer Eigen vector type, checked against the row count.
-template <class LabelsDerived>
-LabelVector to_labels(const char* function, const char* argument,
-                      const Eigen::DenseBase<LabelsDerived>& labels, Index rows,
-                      const char* rows_of = "the embedding matrix") {
-  static_assert(std::is_integral<typename LabelsDerived::Scalar>::value,
-                "contrastive: labels must be an integer vector (e.g. Eigen::VectorXi, or "
-                "Eigen::Map<const Eigen::VectorXi> over a std::vector<int>)");
+// Labels (an integer Eigen vector or std::vector), checked against the row count.
+inline LabelVector to_labels(const char* function, const char* argument, const Labels& labels, Index rows,
+                             const char* rows_of = "the embedding matrix") {
   if (labels.rows() != 1 && labels.cols() != 1 && labels.size() != 0) {
     fail(function, std::string("argument '") + argument + "' must be a vector, got " +
                        shape_of(labels.rows(), labels.cols()));
   }
   require_length(function, argument, labels.size(), rows, rows_of);
-  LabelVector out(labels.size());
-  for (Index i = 0; i < labels.size(); ++i) {
-    out(i) = static_cast<Label>(labels.derived().coeff(i));
-  }
-  return out;
+  return labels.values();
 }
 
 inline void require_finite_scalar(const char* function, const char* argument, double value) {

@@ -179,8 +179,8 @@ struct BatchHardTripletLoss {
 }  // namespace detail
 
 // batch_hard_triplet_loss(X, labels, [metric], [options], [value_only | grad_out...])
-template <class Metric = Euclidean, class DX, class L, class... Tail>
-auto batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+template <class Metric = Euclidean, class DX, class... Tail>
+auto batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
                              const Tail&... tail) {
   return detail::labelled_loss<detail::BatchHardTripletLoss, Metric>(X, labels, tail...);
 }

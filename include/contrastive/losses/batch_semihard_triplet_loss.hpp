@@ -127,8 +127,8 @@ struct BatchSemihardTripletLoss {
 }  // namespace detail
 
 // batch_semihard_triplet_loss(X, labels, [metric], [options], [value_only | grad_out...])
-template <class Metric = Euclidean, class DX, class L, class... Tail>
-auto batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
+template <class Metric = Euclidean, class DX, class... Tail>
+auto batch_semihard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   return detail::labelled_loss<detail::BatchSemihardTripletLoss, Metric>(X, labels, tail...);
 }
 

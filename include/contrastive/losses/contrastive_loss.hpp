@@ -423,8 +423,8 @@ auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const 
 }
 
 // batch_contrastive_loss(X, labels, [metric], [options], [value_only | grad_out...]): all pairs i < j.
-template <class Metric = Euclidean, class DX, class L, class... Tail>
-auto batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+template <class Metric = Euclidean, class DX, class... Tail>
+auto batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
                             const Tail&... tail) {
   return detail::labelled_loss<detail::BatchContrastiveLoss, Metric>(X, labels, tail...);
 }

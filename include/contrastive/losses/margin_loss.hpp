@@ -357,8 +357,8 @@ struct MarginLoss {
 // the full result has grad = {dX, the metric's parameter gradients} and beta_grad;
 // caller-owned outputs take dX, then the metric's parameters, then dL/dbeta
 // (a vector of length 1, or class_beta.size()).
-template <class Metric = Euclidean, class DX, class L, class... Tail>
-auto margin_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Tail&... tail) {
+template <class Metric = Euclidean, class DX, class... Tail>
+auto margin_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   using Loss = detail::MarginLoss;
   detail::check_scalar<Scalar>();

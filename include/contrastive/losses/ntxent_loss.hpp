@@ -267,8 +267,8 @@ auto ntxent_loss(const Eigen::MatrixBase<D1>& view1, const Eigen::MatrixBase<D2>
 // ntxent_loss(X, labels, temperature, [metric], [options], [value_only | grad_out...]):
 // pytorch-metric-learning's NTXentLoss, positives the pairs sharing a label.
 // grad = {dX}; terms: one per ordered positive pair.
-template <class Metric = Cosine, class DX, class DL, class... Tail, detail::enable_if_integral<DL> = 0>
-auto ntxent_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels, double temperature,
+template <class Metric = Cosine, class DX, class... Tail>
+auto ntxent_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, double temperature,
                  const Tail&... tail) {
   return detail::labelled_loss_with<detail::NTXentLabelsLoss, Metric>(X, labels, temperature, tail...);
 }

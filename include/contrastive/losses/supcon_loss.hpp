@@ -169,8 +169,8 @@ struct SupConLoss : TemperatureLoss<SupConLoss, SupConTiles> {
 
 // supcon_loss(X, labels, temperature, [metric], [options], [value_only | grad_out...]).
 // grad = {dX}; terms: one per anchor (0 for anchors without a positive).
-template <class Metric = Cosine, class DX, class DL, class... Tail>
-auto supcon_loss(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<DL>& labels, double temperature,
+template <class Metric = Cosine, class DX, class... Tail>
+auto supcon_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, double temperature,
                  const Tail&... tail) {
   return detail::labelled_loss_with<detail::SupConLoss, Metric>(X, labels, temperature, tail...);
 }

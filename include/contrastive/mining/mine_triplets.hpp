@@ -155,8 +155,8 @@ Triplets mine_triplets(const AnchorSource<Metric, Scalar>& source, Scalar margin
 }  // namespace detail
 
 // Triplets of the batch X (N x D, labels of length N) whose negative is of a kind in `kinds`.
-template <class Metric = Euclidean, class DX, class L>
-Triplets mine_triplets(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, double margin,
+template <class Metric = Euclidean, class DX>
+Triplets mine_triplets(const Eigen::MatrixBase<DX>& X, const Labels& labels, double margin,
                        NegativeKinds kinds, const MineOptions& options = MineOptions{}) {
   using Scalar = typename DX::Scalar;
   detail::check_scalar<Scalar>();
@@ -171,9 +171,9 @@ Triplets mine_triplets(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>
 
 // Triplets (anchor row of X, positive and negative rows of R): anchor indexes
 // X, positive and negative index R.
-template <class Metric = Euclidean, class DX, class L, class DR, class LR>
-Triplets mine_triplets(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                       const Eigen::MatrixBase<DR>& R, const Eigen::DenseBase<LR>& ref_labels, double margin,
+template <class Metric = Euclidean, class DX, class DR>
+Triplets mine_triplets(const Eigen::MatrixBase<DX>& X, const Labels& labels,
+                       const Eigen::MatrixBase<DR>& R, const Labels& ref_labels, double margin,
                        NegativeKinds kinds, const MineOptions& options = MineOptions{},
                        const ReferenceOptions& reference = ReferenceOptions{}) {
   using Scalar = typename DX::Scalar;

@@ -172,9 +172,9 @@ NegativeStats<Scalar> negative_stats(const AnchorSource<Metric, Scalar>& source,
 }  // namespace detail
 
 // Counts over all valid triplets of the batch X (N x D) with labels (length N).
-template <class Metric = Euclidean, class DX, class L>
+template <class Metric = Euclidean, class DX>
 NegativeStats<typename DX::Scalar> negative_stats(const Eigen::MatrixBase<DX>& X,
-                                                  const Eigen::DenseBase<L>& labels, double margin,
+                                                  const Labels& labels, double margin,
                                                   TieConvention convention = TieConvention::Library) {
   using Scalar = typename DX::Scalar;
   detail::check_scalar<Scalar>();
@@ -187,11 +187,11 @@ NegativeStats<typename DX::Scalar> negative_stats(const Eigen::MatrixBase<DX>& X
 }
 
 // Counts over all triplets (anchor row of X, positive and negative rows of R).
-template <class Metric = Euclidean, class DX, class L, class DR, class LR>
+template <class Metric = Euclidean, class DX, class DR>
 NegativeStats<typename DX::Scalar> negative_stats(const Eigen::MatrixBase<DX>& X,
-                                                  const Eigen::DenseBase<L>& labels,
+                                                  const Labels& labels,
                                                   const Eigen::MatrixBase<DR>& R,
-                                                  const Eigen::DenseBase<LR>& ref_labels, double margin,
+                                                  const Labels& ref_labels, double margin,
                                                   TieConvention convention = TieConvention::Library,
                                                   const ReferenceOptions& reference = ReferenceOptions{}) {
   using Scalar = typename DX::Scalar;

@@ -55,8 +55,8 @@ inline void require_pair_miner_margins(const char* function, double pos_margin, 
 
 }  // namespace detail
 
-template <class Metric = Euclidean, class DX, class L>
-Pairs mine_pairs(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, double pos_margin,
+template <class Metric = Euclidean, class DX>
+Pairs mine_pairs(const Eigen::MatrixBase<DX>& X, const Labels& labels, double pos_margin,
                  double neg_margin) {
   using Scalar = typename DX::Scalar;
   detail::check_scalar<Scalar>();
@@ -69,9 +69,9 @@ Pairs mine_pairs(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labe
       static_cast<Scalar>(pos_margin), static_cast<Scalar>(neg_margin));
 }
 
-template <class Metric = Euclidean, class DX, class L, class DR, class LR>
-Pairs mine_pairs(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels, const Eigen::MatrixBase<DR>& R,
-                 const Eigen::DenseBase<LR>& ref_labels, double pos_margin, double neg_margin,
+template <class Metric = Euclidean, class DX, class DR>
+Pairs mine_pairs(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Eigen::MatrixBase<DR>& R,
+                 const Labels& ref_labels, double pos_margin, double neg_margin,
                  const ReferenceOptions& reference = ReferenceOptions{}) {
   using Scalar = typename DX::Scalar;
   detail::check_same_scalar<DX, DR>();

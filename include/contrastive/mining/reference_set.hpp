@@ -150,8 +150,8 @@ struct AnchorSource {
 };
 
 // Checks of the batch form: embeddings and one label per row.
-template <class Scalar, class L>
-LabelVector batch_labels(const char* function, const ConstRowRef<Scalar>& X, const Eigen::DenseBase<L>& labels) {
+template <class Scalar>
+LabelVector batch_labels(const char* function, const ConstRowRef<Scalar>& X, const Labels& labels) {
   require_embeddings<Scalar>(function, "X", X);
   return to_labels(function, "labels", labels, X.rows());
 }

@@ -133,7 +133,7 @@ Triplets mine_batch_hard(const AnchorSource<Metric, Scalar>& source) {
   EasyHardOptions o;
   o.positive = MiningStrategy::Hard;
   o.negative = MiningStrategy::Hard;
-  return mine_easy_hard<Metric, Scalar>(source, o);
+  return detail::mine_easy_hard<Metric, Scalar>(source, o);  // qualified: no ADL onto the public overloads
 }
 
 inline void require_easy_hard_options(const char* function, const EasyHardOptions& o) {
@@ -150,8 +150,8 @@ inline void require_easy_hard_options(const char* function, const EasyHardOption
 }  // namespace detail
 
 // Farthest positive and closest negative per anchor of the batch.
-template <class Metric = Euclidean, class DX, class L>
-Triplets mine_batch_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels) {
+template <class Metric = Euclidean, class DX>
+Triplets mine_batch_hard(const Eigen::MatrixBase<DX>& X, const Labels& labels) {
   using Scalar = typename DX::Scalar;
   detail::check_scalar<Scalar>();
   const ConstRowRef<Scalar> x(X.derived());
@@ -160,9 +160,9 @@ Triplets mine_batch_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<
       detail::AnchorSource<Metric, Scalar>{x, l, nullptr, nullptr, ReferenceOptions{}});
 }
 
-template <class Metric = Euclidean, class DX, class L, class DR, class LR>
-Triplets mine_batch_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                         const Eigen::MatrixBase<DR>& R, const Eigen::DenseBase<LR>& ref_labels,
+template <class Metric = Euclidean, class DX, class DR>
+Triplets mine_batch_hard(const Eigen::MatrixBase<DX>& X, const Labels& labels,
+                         const Eigen::MatrixBase<DR>& R, const Labels& ref_labels,
                          const ReferenceOptions& reference = ReferenceOptions{}) {
   using Scalar = typename DX::Scalar;
   detail::check_same_scalar<DX, DR>();
@@ -176,8 +176,8 @@ Triplets mine_batch_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<
 }
 
 // TensorFlow Addons' semi-hard negative per positive pair of the batch.
-template <class Metric = Euclidean, class DX, class L>
-Triplets mine_semihard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels) {
+template <class Metric = Euclidean, class DX>
+Triplets mine_semihard(const Eigen::MatrixBase<DX>& X, const Labels& labels) {
   using Scalar = typename DX::Scalar;
   detail::check_scalar<Scalar>();
   const ConstRowRef<Scalar> x(X.derived());
@@ -186,9 +186,9 @@ Triplets mine_semihard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>
       detail::AnchorSource<Metric, Scalar>{x, l, nullptr, nullptr, ReferenceOptions{}});
 }
 
-template <class Metric = Euclidean, class DX, class L, class DR, class LR>
-Triplets mine_semihard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                       const Eigen::MatrixBase<DR>& R, const Eigen::DenseBase<LR>& ref_labels,
+template <class Metric = Euclidean, class DX, class DR>
+Triplets mine_semihard(const Eigen::MatrixBase<DX>& X, const Labels& labels,
+                       const Eigen::MatrixBase<DR>& R, const Labels& ref_labels,
                        const ReferenceOptions& reference = ReferenceOptions{}) {
   using Scalar = typename DX::Scalar;
   detail::check_same_scalar<DX, DR>();
@@ -202,8 +202,8 @@ Triplets mine_semihard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>
 }
 
 // pytorch-metric-learning's BatchEasyHardMiner on the batch.
-template <class Metric = Euclidean, class DX, class L>
-Triplets mine_easy_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
+template <class Metric = Euclidean, class DX>
+Triplets mine_easy_hard(const Eigen::MatrixBase<DX>& X, const Labels& labels,
                         const EasyHardOptions& options = EasyHardOptions{}) {
   using Scalar = typename DX::Scalar;
   detail::check_scalar<Scalar>();
@@ -215,9 +215,9 @@ Triplets mine_easy_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L
       detail::AnchorSource<Metric, Scalar>{x, l, nullptr, nullptr, ReferenceOptions{}}, options);
 }
 
-template <class Metric = Euclidean, class DX, class L, class DR, class LR>
-Triplets mine_easy_hard(const Eigen::MatrixBase<DX>& X, const Eigen::DenseBase<L>& labels,
-                        const Eigen::MatrixBase<DR>& R, const Eigen::DenseBase<LR>& ref_labels,
+template <class Metric = Euclidean, class DX, class DR>
+Triplets mine_easy_hard(const Eigen::MatrixBase<DX>& X, const Labels& labels,
+                        const Eigen::MatrixBase<DR>& R, const Labels& ref_labels,
                         const EasyHardOptions& options = EasyHardOptions{},
                         const ReferenceOptions& reference = ReferenceOptions{}) {
   using Scalar = typename DX::Scalar;

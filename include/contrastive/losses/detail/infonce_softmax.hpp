@@ -61,8 +61,5 @@ struct TemperatureLoss {
 template <class D>
 using enable_if_floating = std::enable_if_t<std::is_floating_point<typename D::Scalar>::value, int>;
 
-template <class D>
-using enable_if_integral = std::enable_if_t<std::is_integral<typename D::Scalar>::value, int>;
-
 }  // namespace detail
 }  // namespace contrastive
