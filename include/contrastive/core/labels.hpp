@@ -5,6 +5,7 @@
 
 #include "contrastive/core/types.hpp"
 
+#include <cstddef>
 #include <type_traits>
 #include <vector>
 
