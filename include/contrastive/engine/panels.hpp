@@ -40,6 +40,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -142,6 +143,30 @@ LambdaTwoPassLoss<Sparse, PanelFn, FinishFn, GradientFn> two_pass_loss(PanelFn p
   return {{std::move(panel), std::move(finish)}, std::move(gradient)};
 }
 
+// An exception may not leave an OpenMP region (std::terminate): work inside
+// one runs through capture(), and the first exception thrown (a bad_alloc,
+// say) is rethrown by rethrow() once the region has ended.
+class FirstException {
+ public:
+  template <class F>
+  void capture(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(contrastive_first_exception)
+#endif
+      if (!first_) first_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::exception_ptr first_;
+};
+
 // Threads for the anchors of panels: one scratch object per thread a loss
 // may run its anchors on (OpenMP's threads, 1 without it or inside a parallel region).
 inline std::size_t anchor_threads() { return static_cast<std::size_t>(std::max(1, pass_threads())); }
@@ -151,17 +176,20 @@ inline std::size_t anchor_threads() { return static_cast<std::size_t>(std::max(1
 // scratch[t] (scratch.size() threads at most). A loss whose body writes only
 // anchor a's results, and which combines them in anchor order afterwards
 // (the chunks in thread order are the anchors in order), gets the same result
-// on any number of threads. The body must not throw.
+// on any number of threads. An exception from the body reaches the caller
+// after the region (FirstException).
 template <class Scalar, class Scratch, class Body>
 void for_each_anchor(const DistancePanel<Scalar>& D, std::vector<Scratch>& scratch, Body&& body) {
 #ifdef _OPENMP
   const int threads = D.rows >= 32 ? static_cast<int>(scratch.size()) : 1;
+  FirstException error;
 #pragma omp parallel num_threads(threads)
   {
     Scratch& mine = scratch[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(static)
-    for (Index a = D.first; a < D.end(); ++a) body(a, mine);
+    for (Index a = D.first; a < D.end(); ++a) error.capture([&] { body(a, mine); });
   }
+  error.rethrow();
 #else
   for (Index a = D.first; a < D.end(); ++a) body(a, scratch[0]);
 #endif

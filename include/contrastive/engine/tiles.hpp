@@ -343,6 +343,7 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
     for (std::size_t r = 0; r < schedule.rounds(); ++r) {
       const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(schedule.round_begin[r]);
       const std::ptrdiff_t end = static_cast<std::ptrdiff_t>(schedule.round_begin[r + 1]);
+      FirstException error;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(tile_threads(static_cast<std::size_t>(end - begin)))
 #endif
@@ -354,8 +355,10 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
 #endif
         const std::pair<Index, Index> tile = schedule.tiles[static_cast<std::size_t>(k)];
         const Index i0 = tile.first * side, j0 = tile.second * side;
-        visit(static_cast<std::size_t>(k), i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
+        error.capture(
+            [&] { visit(static_cast<std::size_t>(k), i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine); });
       }
+      error.rethrow();
     }
   };
 
