@@ -355,8 +355,8 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
 #endif
         const std::pair<Index, Index> tile = schedule.tiles[static_cast<std::size_t>(k)];
         const Index i0 = tile.first * side, j0 = tile.second * side;
-        error.capture(
-            [&] { visit(static_cast<std::size_t>(k), i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine); });
+        const Index rows = std::min(side, n - i0), cols = std::min(side, n - j0);
+        error.capture([&] { visit(static_cast<std::size_t>(k), i0, rows, j0, cols, mine); });
       }
       error.rethrow();
     }
