@@ -37,7 +37,7 @@ constexpr double brute_tolerance() {
 
 template <class A, class B>
 double relative_error(const Eigen::MatrixBase<A>& expected, const Eigen::MatrixBase<B>& got) {
-  return (expected - got).norm() / std::max(1.0, expected.norm());
+  return double((expected - got).norm()) / std::max(1.0, double(expected.norm()));
 }
 
 double relative_error(double expected, double got) { return std::abs(expected - got) / std::max(1.0, std::abs(expected)); }
@@ -169,6 +169,8 @@ const std::vector<NamedMetric>& metric_names() {
       {"squared-euclidean", "SquaredEuclidean", 1}, {"cosine", "Cosine", 2},
       {"CoSiNe", "Cosine", 2},                 {"dot_product", "DotProduct", 3},
       {"Dot-Product", "DotProduct", 3},        {"DOT_PRODUCT", "DotProduct", 3},
+      {"normalized_euclidean", "Normalized", 5}, {"Normalized-Squared-Euclidean", "Normalized", 6},
+      {"normalized_dot_product", "Normalized", 7}, {"normalized_cosine", "Cosine", 2},
   };
   return names;
 }
@@ -204,11 +206,107 @@ TEMPLATE_TEST_CASE("AnyMetric::from_name holds the named metric and gives exactl
       case 1: check_any_equals<S>(any, SquaredEuclidean{}, X, y); break;
       case 2: check_any_equals<S>(any, Cosine{}, X, y); break;
       case 3: check_any_equals<S>(any, DotProduct{}, X, y); break;
+      case 5: check_any_equals<S>(any, Normalized<Euclidean>{}, X, y); break;
+      case 6: check_any_equals<S>(any, Normalized<SquaredEuclidean>{}, X, y); break;
+      case 7: check_any_equals<S>(any, Normalized<DotProduct>{}, X, y); break;
       default: FAIL("unexpected variant index");
     }
   }
   // A default AnyMetric is Euclidean.
   check_any_equals<S>(AnyMetric{}, Euclidean{}, X, y);
+}
+
+namespace {
+template <class S>
+RowMatrix<S> unit_rows_of(const RowMatrix<S>& X) {
+  RowMatrix<S> U = X;
+  for (Index i = 0; i < U.rows(); ++i) {
+    if (U.row(i).norm() > 0) U.row(i) /= U.row(i).norm();
+  }
+  return U;
+}
+}  // namespace
+
+// Normalized<M> is M on the unit rows, and its backward carries the
+// normalisation: the value equals M on pre-normalised rows; dL/dX is the
+// projection of that gradient, checked here by finite differences of the
+// whole composition, and is orthogonal to each row (the loss cannot see a
+// row's length).
+TEMPLATE_TEST_CASE("Normalized<M>: M on unit rows, the normalisation in dL/dX", "[metric_objects][normalized]", float,
+                   double) {
+  using S = TestType;
+  const RowMatrix<S> X = random_embeddings<S>(14, 4, 301, 3.0);
+  const Eigen::VectorXi y = random_labels(14, 3, 302);
+  const RowMatrix<S> U = unit_rows_of(X);
+  TripletOptions t;
+  t.margin = 0.3;
+  ContrastiveOptions c;
+  c.neg_margin = 1.2;
+  const auto check_metric = [&](const auto& inner) {
+    const auto metric = normalized(inner);
+    const LossResult<S> on_x = batch_all_triplet_loss(X, y, metric, t);
+    const LossResult<S> on_u = batch_all_triplet_loss(U, y, inner, t);
+    CHECK(relative_error(double(on_u.value), double(on_x.value)) <= same_tolerance<S>());
+    // Project the unit-row gradient: (g - u (u . g)) / |x|.
+    RowMatrix<S> projected = on_u.grad[0];
+    for (Index i = 0; i < X.rows(); ++i) {
+      projected.row(i) = (projected.row(i) - U.row(i).dot(projected.row(i)) * U.row(i)) / X.row(i).norm();
+      CHECK(std::abs(double(on_x.grad[0].row(i).dot(X.row(i)))) <=
+            same_tolerance<S>() * std::max(1.0, double(on_x.grad[0].row(i).norm() * X.row(i).norm())));
+    }
+    CHECK(relative_error(projected, on_x.grad[0]) <= same_tolerance<S>());
+    const LossResult<S> bc = batch_contrastive_loss(X, y, metric, c);
+    CHECK(relative_error(double(batch_contrastive_loss(U, y, inner, c).value), double(bc.value)) <=
+          same_tolerance<S>());
+    if (sizeof(S) == sizeof(double)) {
+      const auto f = [&](const RowMatrix<S>& x) { return batch_contrastive_loss(x, y, metric, c, value_only); };
+      const auto report = testing::check_gradient(f, X, bc.grad[0]);
+      INFO(report.summary());
+      CHECK(report.passed);
+    }
+  };
+  check_metric(Euclidean{});
+  check_metric(SquaredEuclidean{});
+  check_metric(DotProduct{});
+  // Normalized<Cosine> is Cosine (to rounding: the unit rows are normalised again).
+  check_close(supcon_loss(X, y, 0.5, Cosine{}), supcon_loss(X, y, 0.5, normalized(Cosine{})), same_tolerance<S>());
+}
+
+TEST_CASE("Normalized<Mahalanobis>: L acts on the unit rows and gets its gradient", "[metric_objects][normalized]") {
+  const RowMatrix<double> X = random_embeddings<double>(12, 4, 303, 2.0);
+  const Eigen::VectorXi y = random_labels(12, 3, 304);
+  const RowMatrix<double> L = random_embeddings<double>(3, 4, 305);
+  const RowMatrix<double> U = unit_rows_of(X);
+  ContrastiveOptions c;
+  c.neg_margin = 1.5;
+  const auto metric = normalized(Mahalanobis(L));
+  const LossResult<double> on_x = batch_contrastive_loss(X, y, metric, c);
+  const LossResult<double> on_u = batch_contrastive_loss(U, y, Mahalanobis(L), c);
+  REQUIRE(on_x.grad.size() == 2);
+  CHECK(relative_error(on_u.value, on_x.value) <= 1e-12);
+  CHECK(relative_error(on_u.grad[1], on_x.grad[1]) <= 1e-12);
+  const auto fx = [&](const RowMatrix<double>& x) { return batch_contrastive_loss(x, y, metric, c, value_only); };
+  const auto rx = testing::check_gradient(fx, X, on_x.grad[0]);
+  INFO(rx.summary());
+  CHECK(rx.passed);
+  const auto fl = [&](const RowMatrix<double>& l) {
+    return batch_contrastive_loss(X, y, normalized(Mahalanobis(l)), c, value_only);
+  };
+  const auto rl = testing::check_gradient(fl, L, on_x.grad[1]);
+  INFO(rl.summary());
+  CHECK(rl.passed);
+}
+
+TEST_CASE("Normalized<M>: a zero row stays zero and gets gradient 0", "[metric_objects][normalized]") {
+  RowMatrix<double> X = random_embeddings<double>(6, 3, 306);
+  X.row(2).setZero();
+  const Eigen::VectorXi y = class_blocks(3, 2);
+  TripletOptions t;
+  t.margin = 0.5;
+  const LossResult<double> r = batch_all_triplet_loss(X, y, normalized(Euclidean{}), t);
+  CHECK(r.grad[0].row(2).isZero(0));
+  CHECK(std::isfinite(r.value));
+  CHECK(r.grad[0].allFinite());
 }
 
 TEST_CASE("AnyMetric::from_name rejects an unknown name and lists the accepted ones",

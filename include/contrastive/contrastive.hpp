@@ -28,6 +28,7 @@
 #include "contrastive/metrics/euclidean.hpp"
 #include "contrastive/metrics/mahalanobis.hpp"
 #include "contrastive/metrics/metric_traits.hpp"
+#include "contrastive/metrics/normalized.hpp"
 #include "contrastive/metrics/squared_euclidean.hpp"
 #include "contrastive/mining/mine_triplets.hpp"
 #include "contrastive/mining/negative_kind.hpp"

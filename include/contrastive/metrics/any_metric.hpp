@@ -13,6 +13,7 @@
 #include "contrastive/metrics/euclidean.hpp"
 #include "contrastive/metrics/mahalanobis.hpp"
 #include "contrastive/metrics/metric_traits.hpp"
+#include "contrastive/metrics/normalized.hpp"
 #include "contrastive/metrics/squared_euclidean.hpp"
 
 #include <algorithm>
@@ -26,14 +27,17 @@ namespace contrastive {
 
 class AnyMetric : public detail::MetricTag {
  public:
-  using Variant = std::variant<Euclidean, SquaredEuclidean, Cosine, DotProduct, Mahalanobis>;
+  using Variant = std::variant<Euclidean, SquaredEuclidean, Cosine, DotProduct, Mahalanobis, Normalized<Euclidean>,
+                               Normalized<SquaredEuclidean>, Normalized<DotProduct>, Normalized<Mahalanobis>>;
 
   AnyMetric() = default;  // Euclidean
   template <class M, class = std::enable_if_t<std::is_constructible<Variant, M>::value>>
   AnyMetric(M metric) : metric_(std::move(metric)) {}  // NOLINT: implicit, as a variant is
 
-  // "euclidean", "squared_euclidean", "cosine" or "dot_product" (case and '-'
-  // vs '_' do not matter). A Mahalanobis metric needs its L: construct it.
+  // "euclidean", "squared_euclidean", "cosine" or "dot_product", optionally
+  // prefixed "normalized_" (unit rows, PML's normalize_embeddings=True;
+  // normalized_cosine is cosine itself). Case and '-' vs '_' do not matter. A Mahalanobis
+  // metric needs its L: construct it (and wrap it in Normalized for unit rows).
   static AnyMetric from_name(const std::string& name) {
     std::string key;
     for (const char c : name) key += c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -41,9 +45,14 @@ class AnyMetric : public detail::MetricTag {
     if (key == "squared_euclidean") return SquaredEuclidean{};
     if (key == "cosine") return Cosine{};
     if (key == "dot_product") return DotProduct{};
+    if (key == "normalized_euclidean") return Normalized<Euclidean>{};
+    if (key == "normalized_squared_euclidean") return Normalized<SquaredEuclidean>{};
+    if (key == "normalized_dot_product") return Normalized<DotProduct>{};
+    if (key == "normalized_cosine") return Cosine{};
     detail::fail("AnyMetric::from_name", "argument 'name' is \"" + name +
                                              "\"; expected one of euclidean, squared_euclidean, cosine, "
-                                             "dot_product (a Mahalanobis metric is constructed from its L)");
+                                             "dot_product, each optionally prefixed normalized_ (a Mahalanobis "
+                                             "metric is constructed from its L)");
   }
 
   const Variant& variant() const { return metric_; }
