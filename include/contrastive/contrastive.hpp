@@ -16,6 +16,7 @@
 #include "contrastive/losses/contrastive_loss.hpp"
 #include "contrastive/losses/cosine_embedding_loss.hpp"
 #include "contrastive/losses/margin_loss.hpp"
+#include "contrastive/losses/multi_similarity_loss.hpp"
 #include "contrastive/losses/ntxent_loss.hpp"
 #include "contrastive/losses/similarity_regression_loss.hpp"
 #include "contrastive/losses/supcon_loss.hpp"
