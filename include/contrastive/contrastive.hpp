@@ -13,6 +13,7 @@
 #include "contrastive/losses/batch_all_triplet_loss.hpp"
 #include "contrastive/losses/batch_hard_triplet_loss.hpp"
 #include "contrastive/losses/batch_semihard_triplet_loss.hpp"
+#include "contrastive/losses/circle_loss.hpp"
 #include "contrastive/losses/contrastive_loss.hpp"
 #include "contrastive/losses/cosine_embedding_loss.hpp"
 #include "contrastive/losses/margin_loss.hpp"

@@ -63,6 +63,7 @@
 #include "contrastive/engine/rowwise.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/losses/detail/dense_labels.hpp"
+#include "contrastive/losses/detail/masked_pairs.hpp"
 #include "contrastive/losses/detail/online_softmin.hpp"
 #include "contrastive/metrics/cosine.hpp"
 
@@ -71,7 +72,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -257,31 +257,6 @@ struct MultiSimilarityLoss {
     Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
     return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
                                      MultiSimilarityTiles<Scalar>(labels, o, std::move(tally), terms), grads);
-  }
-};
-
-// Pairs as PML's masks: each (first, second, similar) once, sorted by first.
-// PML's GenericPairLoss returns zero losses when every index tensor has at
-// most one entry: then no pair is kept.
-struct MaskedPairs {
-  IndexPairs pairs;
-  std::vector<std::uint8_t> similar;
-
-  explicit MaskedPairs(const Pairs& given) {
-    Index positives = 0;
-    for (const std::uint8_t s : given.similar) positives += s != 0 ? 1 : 0;
-    if (positives <= 1 && given.size() - positives <= 1) return;
-    std::vector<std::tuple<Index, Index, std::uint8_t>> list;
-    list.reserve(given.first.size());
-    for (std::size_t k = 0; k < given.first.size(); ++k) {
-      list.emplace_back(given.first[k], given.second[k], given.similar[k]);
-    }
-    std::sort(list.begin(), list.end());
-    list.erase(std::unique(list.begin(), list.end()), list.end());
-    for (const auto& p : list) {
-      pairs.add(std::get<0>(p), std::get<1>(p));
-      similar.push_back(std::get<2>(p));
-    }
   }
 };
 
