@@ -24,7 +24,9 @@
 #include <contrastive/losses/batch_semihard_triplet_loss.hpp>
 #include <contrastive/losses/contrastive_loss.hpp>
 #include <contrastive/losses/cosine_embedding_loss.hpp>
+#include <contrastive/losses/circle_loss.hpp>
 #include <contrastive/losses/margin_loss.hpp>
+#include <contrastive/losses/multi_similarity_loss.hpp>
 #include <contrastive/losses/ntxent_loss.hpp>
 #include <contrastive/losses/similarity_regression_loss.hpp>
 #include <contrastive/losses/supcon_loss.hpp>
@@ -202,6 +204,16 @@ std::vector<std::pair<std::string, CaseFn<Scalar>>> cases() {
     return either<Scalar>(
         v, [&] { return supcon_loss(b.X, b.labels, kTemperature); },
         [&] { return supcon_loss(b.X, b.labels, kTemperature, SupConOptions{}, value_only); });
+  });
+  c.emplace_back("multi_similarity", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return multi_similarity_loss(b.X, b.labels); },
+        [&] { return multi_similarity_loss(b.X, b.labels, MultiSimilarityOptions{}, value_only); });
+  });
+  c.emplace_back("circle", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return circle_loss(b.X, b.labels); },
+        [&] { return circle_loss(b.X, b.labels, CircleOptions{}, value_only); });
   });
   return c;
 }

@@ -275,6 +275,47 @@ struct SupCon {
   }
 };
 
+struct MultiSimilarity {
+  static constexpr const char* name = "multi_similarity_loss";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    MultiSimilarityOptions o;
+    o.beta = 10;  // unit-scale data: beta = 50 would leave most negatives at exp(-50 d)
+    o.workspace_bytes = budget;
+    return multi_similarity_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
+struct MultiSimilarityWeighted {
+  static constexpr const char* name = "multi_similarity_loss (MeanNonZero with sample weights)";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    MultiSimilarityOptions o;
+    Eigen::VectorXd w(b.X.rows());
+    for (Index i = 0; i < w.size(); ++i) w(i) = static_cast<double>(i % 4) * 0.5;
+    o.reduction = MeanNonZero(w);
+    o.workspace_bytes = budget;
+    return multi_similarity_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
+struct Circle {
+  static constexpr const char* name = "circle_loss";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    CircleOptions o;
+    o.gamma = 16;
+    o.workspace_bytes = budget;
+    return circle_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
 struct NTXentLabels {
   static constexpr const char* name = "ntxent_loss (labels)";
   static constexpr bool sparse = false;
@@ -418,6 +459,23 @@ TEMPLATE_TEST_CASE("engine: supcon_loss on panels equals the whole matrix", "[en
   check_loss_paths<SupCon, TestType>(true);
 }
 
+TEMPLATE_TEST_CASE("engine: multi_similarity_loss on tiles equals the whole matrix", "[engine]", float, double) {
+  check_loss_paths<MultiSimilarity, TestType>(true);
+  check_loss_paths<MultiSimilarityWeighted, TestType>(true);
+}
+
+TEMPLATE_TEST_CASE("engine: circle_loss (Cosine only) on tiles equals the whole matrix", "[engine]", float, double) {
+  unsigned seed = 700;
+  for (const Index tile : {kTile, Index(3), Index(1)}) {
+    for (const Index n : {Index(1), Index(2), tile - 1, tile, tile + 1, 3 * tile + 5}) {
+      if (n < 1) continue;
+      for (const Layout layout : {Layout::Mod3, Layout::Singleton}) {
+        check_paths<Circle>(make_batch<TestType>(n, layout, ++seed), Cosine{}, "Cosine", tile);
+      }
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("engine: ntxent_loss on panels equals the whole matrix", "[engine]", float, double) {
   check_loss_paths<NTXentLabels, TestType>(true);
   check_loss_paths<NTXentViews, TestType>(true);
@@ -469,6 +527,7 @@ TEMPLATE_TEST_CASE("engine: duplicate, near-duplicate and zero rows give the sam
   check_awkward_paths<Margin, S>();
   check_awkward_paths<MarginTriplets, S>();
   check_awkward_paths<SupCon, S>();
+  check_awkward_paths<MultiSimilarity, S>();
   check_awkward_paths<NTXentLabels, S>();
   check_awkward_paths<NTXentViews, S>();
 }

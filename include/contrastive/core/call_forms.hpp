@@ -19,6 +19,7 @@
 // fills dL/d(each embedding argument) and then the metric's parameter gradients.
 #pragma once
 
+#include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
@@ -212,6 +213,23 @@ auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, co
     return Loss::template eval<Scalar>(metric, x, y, extra, o, g, t);
   };
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
+}
+
+// The public function of a loss on mined index pairs (X, pairs, tail...). Loss supplies
+//   static constexpr const char* name;  using Options = ...;
+//   template <class Scalar, class Metric>
+//   static Scalar eval(const Metric&, const ConstRowRef<Scalar>& X, const Pairs&, const Options&,
+//                      Gradients<Scalar>*, Vector<Scalar>* terms);
+// and validates the pairs itself (validate_pairs, core/index_sets.hpp).
+template <class Loss, class DefaultMetric, class DX, class... Tail>
+auto pairs_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  using Options = typename Loss::Options;
+  check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads,
+                        Vector<Scalar>* terms) { return Loss::template eval<Scalar>(metric, x, pairs, options, grads, terms); };
+  return call_forms<DefaultMetric, Scalar, Options>(CallSpec{Loss::name, {{x.rows(), x.cols()}}}, eval, tail...);
 }
 
 }  // namespace detail

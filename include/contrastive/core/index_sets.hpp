@@ -2,8 +2,11 @@
 #pragma once
 
 #include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace contrastive {
@@ -38,5 +41,35 @@ struct Pairs {
     similar.push_back(is_similar ? 1 : 0);
   }
 };
+
+namespace detail {
+
+// Checked before any work by every loss that takes Pairs: equal lengths,
+// flags 0 or 1, indices in [0, rows).
+inline void validate_pairs(const char* function, const Pairs& pairs, Index rows) {
+  const std::size_t n = pairs.first.size();
+  if (pairs.second.size() != n || pairs.similar.size() != n) {
+    fail(function, "argument 'pairs' has " + std::to_string(n) + " first, " +
+                       std::to_string(pairs.second.size()) + " second and " +
+                       std::to_string(pairs.similar.size()) +
+                       " similar entries; all three must have the same length");
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    if (pairs.similar[k] > 1) {
+      fail(function, "argument 'pairs': pair " + std::to_string(k) + " has similar = " +
+                         std::to_string(static_cast<int>(pairs.similar[k])) +
+                         "; use 1 for a positive pair and 0 for a negative one");
+    }
+    const Index a = pairs.first[k];
+    const Index b = pairs.second[k];
+    if (a < 0 || a >= rows || b < 0 || b >= rows) {
+      fail(function, "argument 'pairs': pair " + std::to_string(k) + " (" + std::to_string(a) +
+                         ", " + std::to_string(b) + ") has an index out of range for X with " +
+                         std::to_string(rows) + " rows");
+    }
+  }
+}
+
+}  // namespace detail
 
 }  // namespace contrastive

@@ -11,6 +11,7 @@
 #include "contrastive/metrics/pairwise_kernel.hpp"
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,9 +30,20 @@ void add_parameter_gradients(std::vector<RowMatrix<Scalar>>& into, std::vector<R
   }
 }
 
-// Loss on the distances between row i of A and row i of B. `loss(d, dd)`
-// returns the value and, when dd is not null, writes dL/dd. grads: dA, dB,
-// then the metric's parameter gradients.
+// Calls loss(d, dd), or loss(kind, d, dd) for a loss that needs the kernel
+// kind (a loss written on similarities tells Cosine's d = 1 - cos from the rest).
+template <MetricKind K, class Scalar, class LossOnDistances>
+Scalar call_on_distances(LossOnDistances& loss, const Vector<Scalar>& d, Vector<Scalar>* dd) {
+  if constexpr (std::is_invocable<LossOnDistances&, kind_constant<K>, const Vector<Scalar>&, Vector<Scalar>*>::value) {
+    return loss(kind_constant<K>{}, d, dd);
+  } else {
+    return loss(d, dd);
+  }
+}
+
+// Loss on the distances between row i of A and row i of B. `loss(d, dd)` (or
+// `loss(kind, d, dd)`) returns the value and, when dd is not null, writes
+// dL/dd. grads: dA, dB, then the metric's parameter gradients.
 template <class Scalar, class Metric, class LossOnDistances>
 Scalar rowwise_pipeline(const Metric& metric, const ConstRowRef<Scalar>& A, const ConstRowRef<Scalar>& B,
                         LossOnDistances&& loss, Gradients<Scalar>* grads) {
@@ -39,9 +51,9 @@ Scalar rowwise_pipeline(const Metric& metric, const ConstRowRef<Scalar>& A, cons
     return metric.template with_rows<Scalar>(B, [&](auto, const ConstRowRef<Scalar>& ZB) {
       constexpr MetricKind K = decltype(kind)::value;
       const Vector<Scalar> d = rowwise_forward<K, Scalar>(ZA, ZB);
-      if (!grads) return loss(d, static_cast<Vector<Scalar>*>(nullptr));
+      if (!grads) return call_on_distances<K, Scalar>(loss, d, static_cast<Vector<Scalar>*>(nullptr));
       Vector<Scalar> dd = Vector<Scalar>::Zero(d.size());
-      const Scalar value = loss(d, &dd);
+      const Scalar value = call_on_distances<K, Scalar>(loss, d, &dd);
       RowMatrix<Scalar> dZA, dZB;
       rowwise_backward<K, Scalar>(ZA, ZB, d, dd, dZA, dZB);
       std::vector<RowMatrix<Scalar>> ga, gb;

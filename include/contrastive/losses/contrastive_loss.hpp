@@ -203,30 +203,6 @@ struct ContrastivePairsLoss {
   }
 };
 
-inline void validate_pairs(const char* function, const Pairs& pairs, Index rows) {
-  const std::size_t n = pairs.first.size();
-  if (pairs.second.size() != n || pairs.similar.size() != n) {
-    fail(function, "argument 'pairs' has " + std::to_string(n) + " first, " +
-                       std::to_string(pairs.second.size()) + " second and " +
-                       std::to_string(pairs.similar.size()) +
-                       " similar entries; all three must have the same length");
-  }
-  for (std::size_t k = 0; k < n; ++k) {
-    if (pairs.similar[k] > 1) {
-      fail(function, "argument 'pairs': pair " + std::to_string(k) + " has similar = " +
-                         std::to_string(static_cast<int>(pairs.similar[k])) +
-                         "; use 1 for a positive pair and 0 for a negative one");
-    }
-    const Index a = pairs.first[k];
-    const Index b = pairs.second[k];
-    if (a < 0 || a >= rows || b < 0 || b >= rows) {
-      fail(function, "argument 'pairs': pair " + std::to_string(k) + " (" + std::to_string(a) +
-                         ", " + std::to_string(b) + ") has an index out of range for X with " +
-                         std::to_string(rows) + " rows");
-    }
-  }
-}
-
 // Mined index pairs of one X: the distances of the listed pairs only.
 struct ContrastiveMinedLoss {
   static constexpr const char* name = "contrastive_loss";
@@ -412,14 +388,7 @@ auto contrastive_loss(const Eigen::MatrixBase<D1>& X1, const Eigen::MatrixBase<D
 // contrastive_loss(X, pairs, [metric], [options], [value_only | grad_out]): mined pairs; grad = {dX}.
 template <class Metric = Euclidean, class DX, class... Tail>
 auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const Tail&... tail) {
-  using Scalar = typename DX::Scalar;
-  using Loss = detail::ContrastiveMinedLoss;
-  detail::check_scalar<Scalar>();
-  const ConstRowRef<Scalar> x(X.derived());
-  const auto eval = [&](const auto& metric, const ContrastiveOptions& o, detail::Gradients<Scalar>* g,
-                        Vector<Scalar>* t) { return Loss::eval<Scalar>(metric, x, pairs, o, g, t); };
-  return detail::call_forms<Metric, Scalar, ContrastiveOptions>(detail::CallSpec{Loss::name, {{x.rows(), x.cols()}}},
-                                                                eval, tail...);
+  return detail::pairs_loss<detail::ContrastiveMinedLoss, Metric>(X, pairs, tail...);
 }
 
 // batch_contrastive_loss(X, labels, [metric], [options], [value_only | grad_out...]): all pairs i < j.
