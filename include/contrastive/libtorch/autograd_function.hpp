@@ -238,8 +238,12 @@ struct LossFunction : torch::autograd::Function<LossFunction<Bound>> {
     }
     const torch::autograd::variable_list grads = ctx->get_saved_variables();
     torch::autograd::variable_list out(2 + grads.size());  // bound, need_grad: no gradient
+    // The usual loss.backward() seeds 1: the library's gradient is then the
+    // answer as it is, handed on without a product (and a fresh N x D buffer).
+    const torch::Tensor& scale = grad_outputs[0];
+    const bool unit = scale.numel() == 1 && scale.item<double>() == 1.0;
     for (std::size_t k = 0; k < grads.size(); ++k) {
-      if (grads[k].defined()) out[2 + k] = grads[k] * grad_outputs[0];
+      if (grads[k].defined()) out[2 + k] = unit ? grads[k] : grads[k] * scale;
     }
     return out;
   }
