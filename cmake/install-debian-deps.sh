@@ -2,7 +2,9 @@
 # Installs the Debian packages the build needs, only those missing.
 # Usage: sh cmake/install-debian-deps.sh [extra-package ...]
 set -eu
-need="cmake make g++ libeigen3-dev catch2 $*"
+# libtorch-dev: the libtorch adapter's tests, example and benchmark (CONTRASTIVE_WITH_LIBTORCH);
+# the library itself needs only Eigen.
+need="cmake make g++ libeigen3-dev catch2 libtorch-dev $*"
 missing=""
 for pkg in $need; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -6,7 +6,9 @@
 # per standard, in the first configuration of that standard in the list:
 # whether a header includes what it uses depends on the standard and the
 # standard library (both compilers use libstdc++ here), not on the compiler or
-# the optimisation level. The first configuration also builds the benchmarks
+# the optimisation level (the libtorch adapter's headers are compiled with
+# Torch's include directories when Torch is found, except by clang++ in C++20:
+# see matrix/CMakeLists.txt). The first configuration also builds the benchmarks
 # (bench/) and runs the robustness sweep. The full test suite is not rebuilt
 # per configuration.
 #

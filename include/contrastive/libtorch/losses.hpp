@@ -1,0 +1,258 @@
+// libtorch adapter, part 3: every loss of the library as a function on
+// torch::Tensor, returning a 0-dim tensor (the embeddings' dtype) inside
+// autograd; loss.backward() puts the library's analytic gradient, times the
+// incoming gradient, into each input that requires one.
+//
+//   namespace ct = contrastive::libtorch;
+//   torch::Tensor loss = ct::batch_hard_triplet_loss(embeddings, labels, contrastive::Cosine{}, options);
+//   loss.backward();
+//
+// Arguments after the inputs are the library's (core/call_forms.hpp): an
+// optional metric value (Euclidean{}, Cosine{}, AnyMetric, a fixed
+// contrastive::Mahalanobis, or a learnable libtorch::Mahalanobis whose L
+// tensor receives dL/dL), then the library's options struct. The template
+// argument form loss<contrastive::Cosine>(...) works as in the library.
+// Embeddings are N x D float32 / float64 CPU tensors of any strides; labels
+// 1-D integer tensors (int64, int32). Bad arguments throw
+// std::invalid_argument("contrastive::<function>: ...") naming the argument.
+#pragma once
+
+#include "contrastive/core/index_sets.hpp"
+#include "contrastive/core/reducer.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/libtorch/autograd_function.hpp"
+#include "contrastive/libtorch/tensors.hpp"
+#include "contrastive/losses/batch_all_triplet_loss.hpp"
+#include "contrastive/losses/batch_hard_triplet_loss.hpp"
+#include "contrastive/losses/batch_semihard_triplet_loss.hpp"
+#include "contrastive/losses/contrastive_loss.hpp"
+#include "contrastive/losses/cosine_embedding_loss.hpp"
+#include "contrastive/losses/margin_loss.hpp"
+#include "contrastive/losses/ntxent_loss.hpp"
+#include "contrastive/losses/similarity_regression_loss.hpp"
+#include "contrastive/losses/supcon_loss.hpp"
+#include "contrastive/losses/triplet_margin_loss.hpp"
+#include "contrastive/metrics/cosine.hpp"
+#include "contrastive/metrics/euclidean.hpp"
+
+#include <torch/types.h>
+
+#include <type_traits>
+#include <utility>
+
+namespace contrastive {
+namespace libtorch {
+namespace detail {
+
+// A loss on (X, labels, tail...): `loss(x, y, library tail...)` is the library call.
+template <class LossCall, class... Tail>
+torch::Tensor labelled(const char* function, const torch::Tensor& X, const torch::Tensor& labels,
+                       const LossCall& loss, const Tail&... tail) {
+  TensorInputs inputs(function, {{"X", X}});
+  const LabelVector y = integer_vector(function, "labels", labels);
+  return run_loss(
+      std::move(inputs), [&](const auto& in, const auto&... t) { return loss(in[0], y, t...); }, tail...);
+}
+
+template <class T>
+struct is_metric_argument : std::integral_constant<bool, is_metric<T>::value || is_learnable_metric<T>::value> {};
+
+}  // namespace detail
+
+// ---- triplet losses over labels (losses/batch_*_triplet_loss.hpp) ----
+
+// batch_hard_triplet_loss(X, labels, [metric], [TripletOptions])
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor batch_hard_triplet_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "batch_hard_triplet_loss", X, labels,
+      [](const auto&... a) { return contrastive::batch_hard_triplet_loss<Metric>(a...); }, tail...);
+}
+
+// batch_semihard_triplet_loss(X, labels, [metric], [TripletOptions])
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor batch_semihard_triplet_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "batch_semihard_triplet_loss", X, labels,
+      [](const auto&... a) { return contrastive::batch_semihard_triplet_loss<Metric>(a...); }, tail...);
+}
+
+// batch_all_triplet_loss(X, labels, [metric], [TripletOptions])
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor batch_all_triplet_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "batch_all_triplet_loss", X, labels,
+      [](const auto&... a) { return contrastive::batch_all_triplet_loss<Metric>(a...); }, tail...);
+}
+
+// ---- explicit and mined triplets (losses/triplet_margin_loss.hpp) ----
+
+// triplet_margin_loss(anchor, positive, negative, [metric], [TripletOptions]): row i of each.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor triplet_margin_loss(const torch::Tensor& anchor, const torch::Tensor& positive,
+                                  const torch::Tensor& negative, const Tail&... tail) {
+  detail::TensorInputs inputs("triplet_margin_loss", {{"anchor", anchor}, {"positive", positive}, {"negative", negative}});
+  return detail::run_loss(
+      std::move(inputs),
+      [](const auto& in, const auto&... t) { return contrastive::triplet_margin_loss<Metric>(in[0], in[1], in[2], t...); },
+      tail...);
+}
+
+// triplet_margin_loss(X, triplets, [metric], [TripletOptions]): mined index triplets.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor triplet_margin_loss(const torch::Tensor& X, const Triplets& triplets, const Tail&... tail) {
+  detail::TensorInputs inputs("triplet_margin_loss", {{"X", X}});
+  return detail::run_loss(
+      std::move(inputs),
+      [&](const auto& in, const auto&... t) { return contrastive::triplet_margin_loss<Metric>(in[0], triplets, t...); },
+      tail...);
+}
+
+// The same on a miner's (anchors, positives, negatives) index tensors.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor triplet_margin_loss(const torch::Tensor& X, const TripletIndices& triplets, const Tail&... tail) {
+  return triplet_margin_loss<Metric>(X, to_triplets(triplets, "triplet_margin_loss"), tail...);
+}
+
+// ---- pair losses (losses/contrastive_loss.hpp, margin_loss.hpp, ...) ----
+
+// contrastive_loss(X1, X2, similar, [metric], [ContrastiveOptions]): row i of X1 with row i of X2,
+// similar(i) 1 (or true) for a positive pair, 0 for a negative one.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor contrastive_loss(const torch::Tensor& X1, const torch::Tensor& X2, const torch::Tensor& similar,
+                               const Tail&... tail) {
+  const char* fn = "contrastive_loss";
+  detail::TensorInputs inputs(fn, {{"X1", X1}, {"X2", X2}});
+  const LabelVector s = detail::integer_vector(fn, "similar", similar, /*allow_bool=*/true);
+  return detail::run_loss(
+      std::move(inputs),
+      [&](const auto& in, const auto&... t) { return contrastive::contrastive_loss<Metric>(in[0], in[1], s, t...); },
+      tail...);
+}
+
+// contrastive_loss(X, pairs, [metric], [ContrastiveOptions]): mined index pairs.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor contrastive_loss(const torch::Tensor& X, const Pairs& pairs, const Tail&... tail) {
+  detail::TensorInputs inputs("contrastive_loss", {{"X", X}});
+  return detail::run_loss(
+      std::move(inputs),
+      [&](const auto& in, const auto&... t) { return contrastive::contrastive_loss<Metric>(in[0], pairs, t...); },
+      tail...);
+}
+
+// The same on a pair miner's (a1, p, a2, n) index tensors.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor contrastive_loss(const torch::Tensor& X, const PairIndices& pairs, const Tail&... tail) {
+  return contrastive_loss<Metric>(X, to_pairs(pairs, "contrastive_loss"), tail...);
+}
+
+// batch_contrastive_loss(X, labels, [metric], [ContrastiveOptions]): every pair i < j.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor batch_contrastive_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "batch_contrastive_loss", X, labels,
+      [](const auto&... a) { return contrastive::batch_contrastive_loss<Metric>(a...); }, tail...);
+}
+
+// margin_loss(X, labels, [metric], [MarginOptions]): beta from the options, fixed.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor margin_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "margin_loss", X, labels, [](const auto&... a) { return contrastive::margin_loss<Metric>(a...); }, tail...);
+}
+
+// margin_loss(X, labels, beta, metric, [MarginOptions]): a learnable beta tensor
+// replacing options.beta / options.class_beta: 0-dim for one beta, 1-D for one
+// per class (indexed by label). With beta.requires_grad() it receives dL/dbeta.
+template <class Metric = Euclidean, class M, std::enable_if_t<detail::is_metric_argument<M>::value, int> = 0>
+torch::Tensor margin_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& beta,
+                          const M& metric, const MarginOptions& options = MarginOptions{}) {
+  const char* fn = "margin_loss";
+  detail::TensorInputs inputs(fn, {{"X", X}});
+  const LabelVector y = detail::integer_vector(fn, "labels", labels);
+  const bool per_class = beta.defined() && beta.dim() == 1;
+  const auto call = [&](const auto& in, const auto& m, const MarginOptions& o, const auto&... rest) {
+    MarginOptions with_beta = o;
+    const auto& b = in[in.size() - 1];  // the beta tensor, the last input, as a k x 1 matrix
+    if (per_class) {
+      with_beta.class_beta = b.col(0).template cast<double>();
+    } else {
+      with_beta.class_beta.resize(0);
+      with_beta.beta = static_cast<double>(b(0, 0));
+    }
+    return contrastive::margin_loss<Metric>(in[0], y, m, with_beta, rest...);
+  };
+  return detail::run_loss_with_parameter(std::move(inputs), "beta", &beta, call, metric, options);
+}
+
+// margin_loss(X, labels, beta, [MarginOptions]): the same with the template argument's metric.
+template <class Metric = Euclidean>
+torch::Tensor margin_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& beta,
+                          const MarginOptions& options = MarginOptions{}) {
+  return margin_loss<Metric>(X, labels, beta, Metric{}, options);
+}
+
+// cosine_embedding_loss(X1, X2, target, [margin], [reduction]): torch.nn.CosineEmbeddingLoss,
+// target +1 / -1 (any integer or floating dtype).
+inline torch::Tensor cosine_embedding_loss(const torch::Tensor& X1, const torch::Tensor& X2, const torch::Tensor& target,
+                                           double margin = 0.0, const Reducer& reduction = Reduction::Mean) {
+  const char* fn = "cosine_embedding_loss";
+  detail::TensorInputs inputs(fn, {{"X1", X1}, {"X2", X2}});
+  const Vector<double> y = detail::double_vector(fn, "target", target);
+  return detail::run_loss(std::move(inputs), [&](const auto& in, const auto&... t) {
+    return contrastive::cosine_embedding_loss(in[0], in[1], y, margin, reduction, t...);
+  });
+}
+
+// similarity_regression_loss<Metric>(X1, X2, target, [reduction]): mean (sim - target)^2.
+template <class Metric = Euclidean>
+torch::Tensor similarity_regression_loss(const torch::Tensor& X1, const torch::Tensor& X2, const torch::Tensor& target,
+                                         const Reducer& reduction = Reduction::Mean) {
+  const char* fn = "similarity_regression_loss";
+  detail::TensorInputs inputs(fn, {{"X1", X1}, {"X2", X2}});
+  const Vector<double> y = detail::double_vector(fn, "target", target);
+  return detail::run_loss(std::move(inputs), [&](const auto& in, const auto&... t) {
+    return contrastive::similarity_regression_loss<Metric>(in[0], in[1], y, reduction, t...);
+  });
+}
+
+// ---- InfoNCE losses (losses/supcon_loss.hpp, ntxent_loss.hpp) ----
+
+// supcon_loss(X, labels, temperature, [metric], [SupConOptions])
+template <class Metric = Cosine, class... Tail>
+torch::Tensor supcon_loss(const torch::Tensor& X, const torch::Tensor& labels, double temperature,
+                          const Tail&... tail) {
+  return detail::labelled(
+      "supcon_loss", X, labels,
+      [temperature](const auto& x, const auto& y, const auto&... t) {
+        return contrastive::supcon_loss<Metric>(x, y, temperature, t...);
+      },
+      tail...);
+}
+
+// ntxent_loss(view1, view2, temperature, [metric], [NTXentOptions]): SimCLR's two views
+// (a floating second tensor), or ntxent_loss(X, labels, temperature, ...): PML's
+// NTXentLoss on labels (an integer second tensor).
+template <class Metric = Cosine, class... Tail>
+torch::Tensor ntxent_loss(const torch::Tensor& X, const torch::Tensor& view2_or_labels, double temperature,
+                          const Tail&... tail) {
+  const char* fn = "ntxent_loss";
+  if (view2_or_labels.defined() && detail::is_integer_dtype(view2_or_labels)) {
+    return detail::labelled(
+        fn, X, view2_or_labels,
+        [temperature](const auto& x, const auto& y, const auto&... t) {
+          return contrastive::ntxent_loss<Metric>(x, y, temperature, t...);
+        },
+        tail...);
+  }
+  detail::TensorInputs inputs(fn, {{"view1", X}, {"view2", view2_or_labels}});
+  return detail::run_loss(
+      std::move(inputs),
+      [temperature](const auto& in, const auto&... t) {
+        return contrastive::ntxent_loss<Metric>(in[0], in[1], temperature, t...);
+      },
+      tail...);
+}
+
+}  // namespace libtorch
+}  // namespace contrastive
