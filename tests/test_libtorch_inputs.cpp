@@ -123,6 +123,24 @@ TEST_CASE("libtorch: every loss equals the direct library call, bit for bit", "[
     check_equal(run({X}, [&](const auto& in) { return ct::contrastive_loss(in[0], pairs); }),
                 contrastive::contrastive_loss(x, pairs), 1);
   }
+  SECTION("multi_similarity_loss and circle_loss on labels, on mined pairs and on the miner's index tensors") {
+    check_equal(run({X}, [&](const auto& in) { return ct::multi_similarity_loss(in[0], y); }),
+                contrastive::multi_similarity_loss(x, labels), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::circle_loss(in[0], y); }), contrastive::circle_loss(x, labels),
+                1);
+    const contrastive::Pairs mined = contrastive::mine_multi_similarity(x, labels, 0.1);
+    REQUIRE(mined.size() > 0);
+    const ct::PairIndices indices = ct::mine_multi_similarity(X, y, 0.1);
+    CHECK(std::get<0>(indices).numel() > 0);
+    check_equal(run({X}, [&](const auto& in) { return ct::multi_similarity_loss(in[0], indices); }),
+                contrastive::multi_similarity_loss(x, mined), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::circle_loss(in[0], mined); }),
+                contrastive::circle_loss(x, mined), 1);
+    contrastive::MultiSimilarityOptions options;
+    options.reduction = contrastive::Reduction::Sum;
+    check_equal(run({X}, [&](const auto& in) { return ct::multi_similarity_loss(in[0], y, contrastive::Euclidean{}, options); }),
+                contrastive::multi_similarity_loss(x, labels, contrastive::Euclidean{}, options), 1);
+  }
   SECTION("margin_loss without a beta tensor: beta from the options") {
     contrastive::MarginOptions options;
     options.beta = 2.0;

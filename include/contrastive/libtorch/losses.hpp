@@ -25,9 +25,11 @@
 #include "contrastive/losses/batch_all_triplet_loss.hpp"
 #include "contrastive/losses/batch_hard_triplet_loss.hpp"
 #include "contrastive/losses/batch_semihard_triplet_loss.hpp"
+#include "contrastive/losses/circle_loss.hpp"
 #include "contrastive/losses/contrastive_loss.hpp"
 #include "contrastive/losses/cosine_embedding_loss.hpp"
 #include "contrastive/losses/margin_loss.hpp"
+#include "contrastive/losses/multi_similarity_loss.hpp"
 #include "contrastive/losses/ntxent_loss.hpp"
 #include "contrastive/losses/similarity_regression_loss.hpp"
 #include "contrastive/losses/supcon_loss.hpp"
@@ -52,6 +54,15 @@ torch::Tensor labelled(const char* function, const torch::Tensor& X, const torch
   const LabelVector y = integer_vector(function, "labels", labels);
   return run_loss(
       std::move(inputs), [&](const auto& in, const auto&... t) { return loss(in[0], y, t...); }, tail...);
+}
+
+// A loss on (X, mined Pairs, tail...): `loss(x, pairs, library tail...)` is the library call.
+template <class LossCall, class... Tail>
+torch::Tensor on_pairs(const char* function, const torch::Tensor& X, const Pairs& pairs, const LossCall& loss,
+                       const Tail&... tail) {
+  TensorInputs inputs(function, {{"X", X}});
+  return run_loss(
+      std::move(inputs), [&](const auto& in, const auto&... t) { return loss(in[0], pairs, t...); }, tail...);
 }
 
 template <class T>
@@ -133,13 +144,10 @@ torch::Tensor contrastive_loss(const torch::Tensor& X1, const torch::Tensor& X2,
 // contrastive_loss(X, pairs, [metric], [ContrastiveOptions]): mined index pairs.
 template <class Metric = Euclidean, class... Tail>
 torch::Tensor contrastive_loss(const torch::Tensor& X, const Pairs& pairs, const Tail&... tail) {
-  detail::TensorInputs inputs("contrastive_loss", {{"X", X}});
-  return detail::run_loss(
-      std::move(inputs),
-      [&](const auto& in, const auto&... t) { return contrastive::contrastive_loss<Metric>(in[0], pairs, t...); },
+  return detail::on_pairs(
+      "contrastive_loss", X, pairs, [](const auto&... a) { return contrastive::contrastive_loss<Metric>(a...); },
       tail...);
 }
-
 // The same on a pair miner's (a1, p, a2, n) index tensors.
 template <class Metric = Euclidean, class... Tail>
 torch::Tensor contrastive_loss(const torch::Tensor& X, const PairIndices& pairs, const Tail&... tail) {
@@ -252,6 +260,41 @@ torch::Tensor ntxent_loss(const torch::Tensor& X, const torch::Tensor& view2_or_
         return contrastive::ntxent_loss<Metric>(in[0], in[1], temperature, t...);
       },
       tail...);
+}
+
+// ---- PML's pair-weighting losses (losses/multi_similarity_loss.hpp, circle_loss.hpp) ----
+// multi_similarity_loss(X, labels | pairs | (a1, p, a2, n), [metric], [MultiSimilarityOptions]); Cosine by default.
+template <class Metric = Cosine, class... Tail>
+torch::Tensor multi_similarity_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "multi_similarity_loss", X, labels,
+      [](const auto&... a) { return contrastive::multi_similarity_loss<Metric>(a...); }, tail...);
+}
+template <class Metric = Cosine, class... Tail>
+torch::Tensor multi_similarity_loss(const torch::Tensor& X, const Pairs& pairs, const Tail&... tail) {
+  return detail::on_pairs(
+      "multi_similarity_loss", X, pairs,
+      [](const auto&... a) { return contrastive::multi_similarity_loss<Metric>(a...); }, tail...);
+}
+template <class Metric = Cosine, class... Tail>
+torch::Tensor multi_similarity_loss(const torch::Tensor& X, const PairIndices& pairs, const Tail&... tail) {
+  return multi_similarity_loss<Metric>(X, to_pairs(pairs, "multi_similarity_loss"), tail...);
+}
+
+// circle_loss(X, labels | pairs | (a1, p, a2, n), [Cosine], [CircleOptions]).
+template <class Metric = Cosine, class... Tail>
+torch::Tensor circle_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "circle_loss", X, labels, [](const auto&... a) { return contrastive::circle_loss<Metric>(a...); }, tail...);
+}
+template <class Metric = Cosine, class... Tail>
+torch::Tensor circle_loss(const torch::Tensor& X, const Pairs& pairs, const Tail&... tail) {
+  return detail::on_pairs(
+      "circle_loss", X, pairs, [](const auto&... a) { return contrastive::circle_loss<Metric>(a...); }, tail...);
+}
+template <class Metric = Cosine, class... Tail>
+torch::Tensor circle_loss(const torch::Tensor& X, const PairIndices& pairs, const Tail&... tail) {
+  return circle_loss<Metric>(X, to_pairs(pairs, "circle_loss"), tail...);
 }
 
 }  // namespace libtorch

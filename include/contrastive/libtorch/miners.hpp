@@ -2,6 +2,7 @@
 // index tensors as pytorch-metric-learning's miners do:
 //   triplet miners -> (anchors, positives, negatives)
 //   mine_pairs     -> (a1, p, a2, n): positive pairs (a1, p), negative pairs (a2, n)
+//   mine_multi_similarity -> (a1, p, a2, n), as PML's MultiSimilarityMiner
 // Each tuple goes straight into the index forms of triplet_margin_loss and
 // contrastive_loss (losses.hpp). Mining takes no gradient: the embeddings are
 // read as they are (a tensor requiring grad included) and nothing is recorded.
@@ -12,6 +13,7 @@
 #include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/libtorch/tensors.hpp"
+#include "contrastive/metrics/cosine.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 #include "contrastive/mining/mine_triplets.hpp"
 #include "contrastive/mining/negative_kind.hpp"
@@ -146,6 +148,14 @@ PairIndices mine_pairs(const torch::Tensor& X, const torch::Tensor& labels, cons
                                   return contrastive::mine_pairs<Metric>(x, y, r, ry, pos_margin, neg_margin,
                                                                          reference);
                                 });
+}
+
+// mine_multi_similarity<Metric>(X, labels, epsilon = 0.1): PML's MultiSimilarityMiner, (a1, p, a2, n).
+template <class Metric = Cosine>
+PairIndices mine_multi_similarity(const torch::Tensor& X, const torch::Tensor& labels, double epsilon = 0.1) {
+  return detail::mine_batch("mine_multi_similarity", X, labels, [&](const auto& x, const LabelVector& y) {
+    return contrastive::mine_multi_similarity<Metric>(x, y, epsilon);
+  });
 }
 
 }  // namespace libtorch
