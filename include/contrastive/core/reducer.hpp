@@ -155,6 +155,12 @@ class Tally {
     if (weighted_term > Scalar(0)) ++positive_;
     return weighted_term;
   }
+  // The factor a tallied term's own derivative takes before finish()'s scale:
+  // its sample's weight, or 0 when MeanNonZero leaves the term out (weighted <= 0).
+  Scalar gradient_weight(Index sample, Scalar weighted_term) const {
+    if (kind_ == Reduction::MeanNonZero && !(weighted_term > Scalar(0))) return Scalar(0);
+    return weight(sample);
+  }
   // Sums accumulated elsewhere (per tile, per row) join in one step.
   void add_totals(Scalar sum, Index count, Index positive) {
     sum_ += sum;

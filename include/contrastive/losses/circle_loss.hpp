@@ -179,9 +179,10 @@ class CircleTiles {
                                                    -negatives_.shift()(i), negatives_.sum()(i));
       const Scalar weighted = tally_.add(i, a.term);
       if (terms_) (*terms_)(i) = weighted;
-      if (tally_.kind() == Reduction::MeanNonZero && !(weighted > Scalar(0))) continue;
-      positive_factor_(i) = tally_.weight(i) * a.positive_factor;
-      negative_factor_(i) = tally_.weight(i) * a.negative_factor;
+      const Scalar w = tally_.gradient_weight(i, weighted);
+      if (w == Scalar(0)) continue;  // left out: its factors stay 0
+      positive_factor_(i) = w * a.positive_factor;
+      negative_factor_(i) = w * a.negative_factor;
     }
     return tally_.finish();
   }
@@ -280,9 +281,10 @@ struct CircleMinedLoss {
         const CircleAnchor<Scalar> a = circle_anchor(max_p(i), S_p(i), max_n(i), S_n(i));
         const Scalar weighted = tally.add(i, a.term);
         if (terms) (*terms)(i) = weighted;
-        if (tally.kind() == Reduction::MeanNonZero && !(weighted > Scalar(0))) continue;
-        pf(i) = tally.weight(i) * a.positive_factor;
-        nf(i) = tally.weight(i) * a.negative_factor;
+        const Scalar w = tally.gradient_weight(i, weighted);
+        if (w == Scalar(0)) continue;  // left out: its factors stay 0
+        pf(i) = w * a.positive_factor;
+        nf(i) = w * a.negative_factor;
       }
       const Reduced<Scalar> r = tally.finish();
       if (dd) {

@@ -205,8 +205,8 @@ class MultiSimilarityTiles {
           term(-positives_.shift()(i), positives_.sum()(i), negatives_.shift()(i), negatives_.sum()(i));
       const Scalar weighted = tally_.add(i, a.term);
       if (terms_) (*terms_)(i) = weighted;
-      if (tally_.kind() == Reduction::MeanNonZero && !(weighted > Scalar(0))) continue;
-      const Scalar w = tally_.weight(i);
+      const Scalar w = tally_.gradient_weight(i, weighted);
+      if (w == Scalar(0)) continue;  // left out: its factors stay 0
       positive_factor_(i) = w * a.positive_factor;
       negative_factor_(i) = w * a.negative_factor;
     }
@@ -310,9 +310,10 @@ struct MultiSimilarityMinedLoss {
         const MultiSimilarityAnchor<Scalar> a = term(max_p(i), S_p(i), min_n(i), S_n(i));
         const Scalar weighted = tally.add(i, a.term);
         if (terms) (*terms)(i) = weighted;
-        if (tally.kind() == Reduction::MeanNonZero && !(weighted > Scalar(0))) continue;
-        pf(i) = tally.weight(i) * a.positive_factor;
-        nf(i) = tally.weight(i) * a.negative_factor;
+        const Scalar w = tally.gradient_weight(i, weighted);
+        if (w == Scalar(0)) continue;  // left out: its factors stay 0
+        pf(i) = w * a.positive_factor;
+        nf(i) = w * a.negative_factor;
       }
       const Reduced<Scalar> r = tally.finish();
       if (dd) {

@@ -119,8 +119,8 @@ class SupConTiles {
       const Scalar term = tally_.add(
           i, std::log(softmin_.sum()(i)) - (softmin_.shift()(i) - positive_d_(i) / p) * inv_t_);
       if (terms_) (*terms_)(i) = term;
-      if (tally_.kind() == Reduction::MeanNonZero && !(term > Scalar(0))) continue;
-      const Scalar w = tally_.weight(i);
+      const Scalar w = tally_.gradient_weight(i, term);
+      if (w == Scalar(0)) continue;
       row_a_(i) = -w * inv_t_ / softmin_.sum()(i);
       row_b_(i) = w * inv_t_ / p;
     }
