@@ -5,7 +5,6 @@ forward(embeddings, labels=None, indices_tuple=None). The default reducer is
 each loss's PML default; `reducer`, `embedding_regularizer`, `ref_emb` and
 `ref_labels` are not supported and raise ValueError when given.
 """
-import numpy as np
 import torch
 
 from .. import _contrastive as _lib
@@ -242,4 +241,3 @@ class CircleLoss(_Loss):
 
 __all__ = ["TripletMarginLoss", "ContrastiveLoss", "MarginLoss", "NTXentLoss", "SupConLoss",
            "MultiSimilarityLoss", "CircleLoss"]
-_ = np  # numpy is the extension's currency
