@@ -12,6 +12,11 @@ at N = 1024 they take about a minute and several GB each, at N = 4096 hours.
 
 Usage: /usr/bin/python3 bench/compare_torch.py [--out times.json] [--sizes 256x128,1024x128,4096x256]
 Prints (and writes) JSON: {"<case>/<mode>/<scalar>/<N>/<D>": median milliseconds}.
+
+--module (PYTHONPATH at a build's python/, docs/python.md) also times the
+PML-semantics cases (supcon, ntxent, pml_contrastive, pml_multi_similarity)
+through contrastive.torch in the same process, and prints each torch-ops /
+module ratio; those times go to "module_ms", the torch-ops ones to "times_ms".
 """
 import argparse
 import json
@@ -155,19 +160,58 @@ def supcon(b, X):
     return terms[nonzero].sum() / nonzero.sum().clamp_min(1)
 
 
+def pml_contrastive(b, X):
+    # pytorch-metric-learning ContrastiveLoss(pos_margin=0, neg_margin=1), LpDistance (normalising):
+    # every ordered pair, positive and negative terms each averaged over their terms > 0, added.
+    D = euclidean_matrix(F.normalize(X, dim=1))
+    pos, neg = masks(b["labels"])
+    p = F.relu(D[pos])
+    n = F.relu(1 - D[neg])
+    return p.sum() / (p > 0).sum().clamp_min(1) + n.sum() / (n > 0).sum().clamp_min(1)
+
+
+def pml_multi_similarity(b, X, alpha=2.0, beta=50.0, base=0.5):
+    # pytorch-metric-learning MultiSimilarityLoss(2, 50, 0.5), CosineSimilarity, mean over the N rows.
+    Z = F.normalize(X, dim=1)
+    s = Z @ Z.T
+    pos, neg = masks(b["labels"])
+    zero = torch.zeros(X.shape[0], 1, dtype=X.dtype)
+    ninf = torch.full_like(s, float("-inf"))
+    pos_term = torch.logsumexp(torch.cat([zero, torch.where(pos, -alpha * (s - base), ninf)], 1), 1) / alpha
+    neg_term = torch.logsumexp(torch.cat([zero, torch.where(neg, beta * (s - base), ninf)], 1), 1) / beta
+    return (pos_term + neg_term).mean()
+
+
 CASES = {
     "euclidean": metric_euclidean, "squared_euclidean": metric_squared_euclidean,
     "cosine": metric_cosine, "contrastive": contrastive, "triplet_margin": triplet_margin,
     "cosine_embedding": cosine_embedding, "similarity_regression": similarity_regression,
     "batch_contrastive": batch_contrastive, "batch_all": batch_all, "batch_hard": batch_hard,
     "batch_semihard": batch_semihard, "margin": margin, "ntxent": ntxent, "supcon": supcon,
+    "pml_contrastive": pml_contrastive, "pml_multi_similarity": pml_multi_similarity,
 }
+# The same losses through contrastive.torch (--module), built on first use.
+MODULE_CASES = {}
+
+
+def module_cases():
+    from contrastive.torch import losses
+    sup, ntx = losses.SupConLoss(temperature=TEMPERATURE), losses.NTXentLoss(temperature=TEMPERATURE)
+    con, ms = losses.ContrastiveLoss(), losses.MultiSimilarityLoss()
+
+    def ntxent_module(b, X):
+        n = X.shape[0] // 2  # SimCLR's two views = PML's labels [0..n-1, 0..n-1]
+        return ntx(X, torch.cat([torch.arange(n), torch.arange(n)]))
+
+    return {"supcon": lambda b, X: sup(X, b["labels"]), "ntxent": ntxent_module,
+            "pml_contrastive": lambda b, X: con(X, b["labels"]),
+            "pml_multi_similarity": lambda b, X: ms(X, b["labels"])}
 CUBIC = {"batch_all", "batch_semihard"}
 METRICS = {"euclidean", "squared_euclidean", "cosine"}
 
 
-def run_once(name, b, value_only):
-    f = CASES[name]
+def run_once(name, b, value_only, cases=CASES):
+    f = cases[name]
     if value_only:
         with torch.no_grad():
             out = f(b, b["X"])
@@ -181,15 +225,15 @@ def run_once(name, b, value_only):
     return float(X.grad[0, 0])
 
 
-def median_ms(name, b, value_only, min_time=0.3, max_reps=15):
-    run_once(name, b, value_only)  # warm-up
+def median_ms(name, b, value_only, min_time=0.3, max_reps=15, cases=CASES):
+    run_once(name, b, value_only, cases)  # warm-up
     # CPU time of the process (one thread): robust to other load on the machine,
     # like the C++ side's one-thread CPU times.
     times = []
     start = time.perf_counter()
     while len(times) < 3 or (time.perf_counter() - start < min_time and len(times) < max_reps):
         t0 = time.process_time()
-        run_once(name, b, value_only)
+        run_once(name, b, value_only, cases)
         times.append((time.process_time() - t0) * 1e3)
     return statistics.median(times)
 
@@ -199,9 +243,13 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--sizes", default="256x128,1024x128,4096x256")
     ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--module", action="store_true", help="also time the contrastive.torch cases")
     args = ap.parse_args()
     torch.set_num_threads(1)
     results = {}
+    module_results = {}
+    if args.module:
+        MODULE_CASES.update(module_cases())
     for size in args.sizes.split(","):
         n, d = (int(v) for v in size.split("x"))
         for dtype, scalar in ((torch.float32, "float"), (torch.float64, "double")):
@@ -214,8 +262,19 @@ def main():
                         continue
                     results[key] = median_ms(name, b, value_only)
                     print(f"{key}: {results[key]:.3f} ms", file=sys.stderr, flush=True)
+                    if name in MODULE_CASES:
+                        # check: the module computes the same loss
+                        with torch.no_grad():
+                            ours, theirs = MODULE_CASES[name](b, b["X"]), CASES[name](b, b["X"])
+                        assert abs(float(ours) - float(theirs)) <= 1e-3 * abs(float(theirs)) + 1e-6, (key, ours, theirs)
+                        module_results[key] = median_ms(name, b, value_only, cases=MODULE_CASES)
+                        print(f"{key}: contrastive.torch {module_results[key]:.3f} ms, torch ops / module "
+                              f"{results[key] / module_results[key]:.2f}x", file=sys.stderr, flush=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    text = json.dumps({"meta": meta, "times_ms": results}, indent=1)
+    out = {"meta": meta, "times_ms": results}
+    if args.module:
+        out["module_ms"] = module_results
+    text = json.dumps(out, indent=1)
     if args.out:
         with open(args.out, "w") as fh:
             fh.write(text)

@@ -3,8 +3,9 @@
 # Usage: sh cmake/install-debian-deps.sh [extra-package ...]
 set -eu
 # libtorch-dev: the libtorch adapter's tests, example and benchmark (CONTRASTIVE_WITH_LIBTORCH);
+# pybind11-dev python3-pybind11 python3-numpy python3-torch: the Python module (CONTRASTIVE_WITH_PYTHON);
 # the library itself needs only Eigen.
-need="cmake make g++ libeigen3-dev catch2 libtorch-dev $*"
+need="cmake make g++ libeigen3-dev catch2 libtorch-dev pybind11-dev python3-pybind11 python3-numpy python3-torch $*"
 missing=""
 for pkg in $need; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

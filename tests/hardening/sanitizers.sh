@@ -48,9 +48,13 @@ targets=${TARGETS:-$default_targets}
 # container-overflow / ODR mismatches (ASan) that are not ours. Its tests run
 # in the plain build; the adapter only views tensors and calls the library,
 # which this stage covers in full.
+# The Python module is off for the same reason: an instrumented extension
+# would run inside the uninstrumented /usr/bin/python3 and torch (ASan must
+# be loaded first, TSan sees Python's and torch's threads); the module only
+# copies arrays and calls the library, and its tests run in the plain build.
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCONTRASTIVE_WITH_LIBTORCH=OFF \
+  -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCONTRASTIVE_WITH_LIBTORCH=OFF -DCONTRASTIVE_WITH_PYTHON=OFF \
   -DCONTRASTIVE_BUILD_BENCHMARKS=OFF -DCONTRASTIVE_INSTALL=OFF -DCONTRASTIVE_BUILD_FUZZERS=$fuzzers >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$jobs" --target $targets

@@ -1,0 +1,243 @@
+"""pytorch-metric-learning's losses, computed by the contrastive library.
+
+Same class names, arguments and defaults as PML 2.8.1 (docs/python.md):
+forward(embeddings, labels=None, indices_tuple=None). The default reducer is
+each loss's PML default; `reducer`, `embedding_regularizer`, `ref_emb` and
+`ref_labels` are not supported and raise ValueError when given.
+"""
+import torch
+
+from .. import _contrastive as _lib
+from . import distances as _distances
+from ._autograd import embeddings_array, integer_array, run
+
+
+def _reject(owner, **given):
+    for name, value in given.items():
+        if value is not None:
+            raise ValueError(f"{owner}: argument '{name}' is not supported by contrastive.torch")
+
+
+def _pairs_from(owner, indices_tuple):
+    """PML's convert_to_pairs: (a, p, n) -> (a, p, a, n); (a1, p, a2, n) as given."""
+    if len(indices_tuple) == 3:
+        a, p, n = indices_tuple
+        return a, p, a, n
+    if len(indices_tuple) == 4:
+        return tuple(indices_tuple)
+    raise ValueError(f"{owner}: argument 'indices_tuple' must have 3 (a, p, n) or 4 (a1, p, a2, n) entries")
+
+
+def _triplets_from(owner, indices_tuple):
+    """PML's convert_to_triplets for a given tuple: pairs sharing an anchor make triplets."""
+    if len(indices_tuple) == 3:
+        return tuple(indices_tuple)
+    if len(indices_tuple) == 4:
+        a1, p, a2, n = (torch.as_tensor(t) for t in indices_tuple)
+        p_idx, n_idx = torch.where(a1.unsqueeze(1) == a2)
+        return a1[p_idx], p[p_idx], n[n_idx]
+    raise ValueError(f"{owner}: argument 'indices_tuple' must have 3 (a, p, n) or 4 (a1, p, a2, n) entries")
+
+
+def _all_triplets(labels):
+    """PML's get_all_triplets_indices: every (a, p, n), a != p, label a = label p != label n."""
+    labels = torch.as_tensor(labels)
+    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    pos = same ^ torch.eye(len(labels), dtype=torch.bool)
+    neg = ~same
+    return torch.where(pos.unsqueeze(2) & neg.unsqueeze(1))
+
+
+class _Loss(torch.nn.Module):
+    default_distance = _distances.LpDistance
+
+    def __init__(self, distance=None, reducer=None, embedding_regularizer=None, **kwargs):
+        super().__init__()
+        name = type(self).__name__
+        _reject(name, reducer=reducer, embedding_regularizer=embedding_regularizer)
+        for key in kwargs:
+            raise ValueError(f"{name}: argument '{key}' is not supported by contrastive.torch")
+        self.distance = self.default_distance() if distance is None else distance
+        self.metric = _distances.metric_name(self.distance, name)
+
+    def forward(self, embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_labels=None):
+        name = type(self).__name__
+        _reject(name, ref_emb=ref_emb, ref_labels=ref_labels)
+        if labels is None and indices_tuple is None:
+            raise ValueError(f"{name}: labels or indices_tuple is required")
+        x = embeddings_array(name, embeddings)
+        return self._loss(embeddings, x, labels, indices_tuple)
+
+    def _labels(self, labels):
+        if labels is None:
+            raise ValueError(f"{type(self).__name__}: argument 'labels' is required without indices_tuple")
+        return integer_array(type(self).__name__, "labels", labels)
+
+    def _no_indices(self, indices_tuple):
+        if indices_tuple is not None:
+            raise ValueError(f"{type(self).__name__}: argument 'indices_tuple' is not supported by contrastive.torch "
+                             "for this loss; pass labels")
+
+
+def _two(result):
+    value, grad = result
+    return value, grad, None
+
+
+class TripletMarginLoss(_Loss):
+    """PML TripletMarginLoss: [d_ap - d_an + margin]+ over all triplets (or the given ones), AvgNonZeroReducer."""
+
+    def __init__(self, margin=0.05, swap=False, smooth_loss=False, triplets_per_anchor="all", **kwargs):
+        super().__init__(**kwargs)
+        if swap:
+            raise ValueError("TripletMarginLoss: argument 'swap' must be False: swap=True is not supported "
+                             "by contrastive.torch")
+        if triplets_per_anchor != "all":
+            raise ValueError("TripletMarginLoss: argument 'triplets_per_anchor' must be \"all\" (PML samples "
+                             "the others at random)")
+        if smooth_loss and margin != 0:
+            raise ValueError("TripletMarginLoss: smooth_loss=True needs argument 'margin' = 0 (the library's "
+                             "soft triplet is softplus(d_ap - d_an), without a margin)")
+        self.margin = margin
+        self.swap = swap
+        self.smooth_loss = smooth_loss
+        self.triplets_per_anchor = triplets_per_anchor
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        if indices_tuple is None and not self.smooth_loss:
+            y = self._labels(labels)
+            return run(lambda g: _two(_lib.batch_all_triplet_loss(x, y, self.metric, self.margin, g)), embeddings)
+        if indices_tuple is None:
+            a, p, n = _all_triplets(self._labels(labels))
+        else:
+            a, p, n = _triplets_from("TripletMarginLoss", indices_tuple)
+        a, p, n = (integer_array("TripletMarginLoss", "indices_tuple", t) for t in (a, p, n))
+        return run(lambda g: _two(_lib.triplet_margin_loss(x, a, p, n, self.metric, self.margin,
+                                                           self.smooth_loss, g)), embeddings)
+
+
+class ContrastiveLoss(_Loss):
+    """PML ContrastiveLoss: [d - pos_margin]+ over positive pairs plus [neg_margin - d]+ over negative
+    pairs, each averaged over its non-zero terms. On a similarity, PML's [pos_margin - s]+ and
+    [s - neg_margin]+."""
+
+    def __init__(self, pos_margin=0, neg_margin=1, **kwargs):
+        super().__init__(**kwargs)
+        self.pos_margin = pos_margin
+        self.neg_margin = neg_margin
+        pm = _distances.to_library_margin(self.metric, pos_margin)
+        nm = _distances.to_library_margin(self.metric, neg_margin)
+        if pm < 0 or nm < 0 or pm > nm:
+            raise ValueError(
+                f"ContrastiveLoss: arguments 'pos_margin' ({pos_margin}) and 'neg_margin' ({neg_margin}) with "
+                f"{type(self.distance).__name__} are the library's distance margins {pm} and {nm}, which must be "
+                "0 <= pos <= neg (for CosineSimilarity: pos_margin >= neg_margin, both <= 1)")
+        self._margins = (pm, nm)
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        pm, nm = self._margins
+        if indices_tuple is None:
+            y = self._labels(labels)
+            return run(lambda g: _two(_lib.batch_contrastive_loss(x, y, self.metric, pm, nm, g)), embeddings)
+        a1, p, a2, n = (integer_array("ContrastiveLoss", "indices_tuple", t)
+                        for t in _pairs_from("ContrastiveLoss", indices_tuple))
+        return run(lambda g: _two(_lib.contrastive_loss(x, a1, p, a2, n, self.metric, pm, nm, g)), embeddings)
+
+
+class MarginLoss(_Loss):
+    """PML MarginLoss (triplets_per_anchor="all", DivisorReducer); with learn_beta, self.beta is a
+    torch.nn.Parameter that receives dL/dbeta (one per class with num_classes)."""
+
+    def __init__(self, margin=0.2, nu=0, beta=1.2, triplets_per_anchor="all", learn_beta=False,
+                 num_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        if triplets_per_anchor != "all":
+            raise ValueError("MarginLoss: argument 'triplets_per_anchor' must be \"all\"")
+        if _distances.is_inverted(self.metric):
+            raise ValueError("MarginLoss: argument 'distance' must be an LpDistance in contrastive.torch "
+                             f"(got {type(self.distance).__name__})")
+        self.margin = margin
+        self.nu = nu
+        self.learn_beta = learn_beta
+        self.triplets_per_anchor = triplets_per_anchor
+        b = torch.tensor([float(beta)]) if num_classes is None else torch.ones(num_classes) * beta
+        self.beta = torch.nn.Parameter(b) if learn_beta else b
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        beta = self.beta.detach().cpu().double().numpy().reshape(-1)
+        per_class = beta.shape[0] > 1
+        nu = float(self.nu) if self.learn_beta else 0.0  # PML's regulariser exists only with learn_beta
+        parameter = self.beta if self.learn_beta else None
+        return run(lambda g: _lib.margin_loss(x, y, self.metric, self.margin, beta, per_class, nu, g),
+                   embeddings, parameter)
+
+
+class NTXentLoss(_Loss):
+    """PML NTXentLoss on labels: one term per ordered positive pair, MeanReducer."""
+    default_distance = _distances.CosineSimilarity
+
+    def __init__(self, temperature=0.07, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.ntxent_loss(x, y, self.temperature, self.metric, g)), embeddings)
+
+
+class SupConLoss(_Loss):
+    """PML SupConLoss, AvgNonZeroReducer."""
+    default_distance = _distances.CosineSimilarity
+
+    def __init__(self, temperature=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.supcon_loss(x, y, self.temperature, self.metric, g)), embeddings)
+
+
+class MultiSimilarityLoss(_Loss):
+    """PML MultiSimilarityLoss, MeanReducer over all rows; labels or indices_tuple."""
+    default_distance = _distances.CosineSimilarity
+
+    def __init__(self, alpha=2, beta=50, base=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha, self.beta, self.base = alpha, beta, base
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        args = (self.metric, self.alpha, self.beta, self.base)
+        if indices_tuple is None:
+            y = self._labels(labels)
+            return run(lambda g: _two(_lib.multi_similarity_loss(x, y, *args, g)), embeddings)
+        a1, p, a2, n = (integer_array("MultiSimilarityLoss", "indices_tuple", t)
+                        for t in _pairs_from("MultiSimilarityLoss", indices_tuple))
+        return run(lambda g: _two(_lib.multi_similarity_loss_pairs(x, a1, p, a2, n, *args, g)), embeddings)
+
+
+class CircleLoss(_Loss):
+    """PML CircleLoss (CosineSimilarity only), AvgNonZeroReducer; labels or indices_tuple."""
+    default_distance = _distances.CosineSimilarity
+
+    def __init__(self, m=0.4, gamma=80, **kwargs):
+        super().__init__(**kwargs)
+        if self.metric != "cosine":
+            raise ValueError("CircleLoss: argument 'distance' must be CosineSimilarity (as PML asserts)")
+        self.m, self.gamma = m, gamma
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        if indices_tuple is None:
+            y = self._labels(labels)
+            return run(lambda g: _two(_lib.circle_loss(x, y, self.m, self.gamma, g)), embeddings)
+        a1, p, a2, n = (integer_array("CircleLoss", "indices_tuple", t)
+                        for t in _pairs_from("CircleLoss", indices_tuple))
+        return run(lambda g: _two(_lib.circle_loss_pairs(x, a1, p, a2, n, self.m, self.gamma, g)), embeddings)
+
+
+__all__ = ["TripletMarginLoss", "ContrastiveLoss", "MarginLoss", "NTXentLoss", "SupConLoss",
+           "MultiSimilarityLoss", "CircleLoss"]
