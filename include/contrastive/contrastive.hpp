@@ -20,6 +20,7 @@
 #include "contrastive/losses/margin_loss.hpp"
 #include "contrastive/losses/multi_similarity_loss.hpp"
 #include "contrastive/losses/nca_loss.hpp"
+#include "contrastive/losses/npairs_loss.hpp"
 #include "contrastive/losses/ntxent_loss.hpp"
 #include "contrastive/losses/similarity_regression_loss.hpp"
 #include "contrastive/losses/supcon_loss.hpp"

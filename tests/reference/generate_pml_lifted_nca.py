@@ -8,7 +8,7 @@ repository root:
         /usr/bin/python3 tests/reference/generate_pml_lifted_nca.py
 
 Needs torch (Debian's python3-torch, 1.13), numpy and tqdm (PML imports it).
-Writes tests/reference/data/pml_lifted.txt and pml_nca.txt.
+Writes tests/reference/data/pml_lifted.txt, pml_nca.txt and pml_npairs.txt.
 
 Every case k holds: case<k>_X (raw embeddings), case<k>_labels, case<k>_distance
 (the code below), case<k>_generalized (pml_lifted.txt: 0 LiftedStructureLoss,
@@ -145,7 +145,30 @@ distance LpDistance(power=2) with its normalisation (raw rows given).
     w.save()
 
 
+def npairs(gen):
+    w = ReferenceWriter(os.path.join(DATA, "pml_npairs.txt"), """
+pytorch-metric-learning 2.8.1 NPairsLoss (MeanReducer over its pairs), float64, autograd; written by
+tests/reference/generate_pml_lifted_nca.py. case<k>_distance = 0: NPairsLoss()'s default
+DotProductSimilarity() with its normalisation (raw rows given), which is the C++ Cosine.
+""")
+    k = 0
+    npairs_distances = [(0, "DotProductSimilarity() (PML's default, normalising)", lambda: distances.DotProductSimilarity(), 1.0)]
+    npairs_distances += [d for d in DISTANCES if d[0] != 0]
+    for code, desc, make, scale in npairs_distances:
+        for dim, (lname, labels) in zip((6, 4, 8, 5), layouts(gen)):
+            x = scale * torch.randn(len(labels), dim, generator=gen)
+            kwargs = dict(distance=make())
+            value, grad = run(losses.NPairsLoss(**kwargs), x, labels)
+            terms = per_row(losses.NPairsLoss, kwargs, x, labels)
+            add_case(w, k, x, labels, code, value, grad, terms, {})
+            print("case %d: NPairsLoss(), %s, %s: %.17g" % (k, desc, lname, value))
+            k += 1
+    w.add("cases", k)
+    w.save()
+
+
 if __name__ == "__main__":
     gen = torch.Generator().manual_seed(20250614)
     lifted(gen)
     nca(gen)
+    npairs(gen)  # last: the cases above draw the same numbers as before it was added
