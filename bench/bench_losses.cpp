@@ -26,7 +26,10 @@
 #include <contrastive/losses/cosine_embedding_loss.hpp>
 #include <contrastive/losses/circle_loss.hpp>
 #include <contrastive/losses/margin_loss.hpp>
+#include <contrastive/losses/lifted_structure_loss.hpp>
 #include <contrastive/losses/multi_similarity_loss.hpp>
+#include <contrastive/losses/nca_loss.hpp>
+#include <contrastive/losses/npairs_loss.hpp>
 #include <contrastive/losses/ntxent_loss.hpp>
 #include <contrastive/losses/similarity_regression_loss.hpp>
 #include <contrastive/losses/supcon_loss.hpp>
@@ -214,6 +217,26 @@ std::vector<std::pair<std::string, CaseFn<Scalar>>> cases() {
     return either<Scalar>(
         v, [&] { return circle_loss(b.X, b.labels); },
         [&] { return circle_loss(b.X, b.labels, CircleOptions{}, value_only); });
+  });
+  c.emplace_back("lifted_structure", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return lifted_structure_loss(b.X, b.labels); },
+        [&] { return lifted_structure_loss(b.X, b.labels, LiftedStructureOptions{}, value_only); });
+  });
+  c.emplace_back("generalized_lifted", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return generalized_lifted_structure_loss(b.X, b.labels); },
+        [&] { return generalized_lifted_structure_loss(b.X, b.labels, LiftedStructureOptions{}, value_only); });
+  });
+  c.emplace_back("nca", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return nca_loss(b.X, b.labels); },
+        [&] { return nca_loss(b.X, b.labels, NCAOptions{}, value_only); });
+  });
+  c.emplace_back("npairs", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return npairs_loss(b.X, b.labels); },
+        [&] { return npairs_loss(b.X, b.labels, NPairsOptions{}, value_only); });
   });
   return c;
 }

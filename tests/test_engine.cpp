@@ -316,6 +316,61 @@ struct Circle {
   }
 };
 
+struct Lifted {
+  static constexpr const char* name = "lifted_structure_loss";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    LiftedStructureOptions o;
+    o.workspace_bytes = budget;
+    return lifted_structure_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
+struct LiftedWeighted {
+  static constexpr const char* name = "lifted_structure_loss (MeanNonZero with sample weights)";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    LiftedStructureOptions o;
+    Eigen::VectorXd w(b.X.rows());
+    for (Index i = 0; i < w.size(); ++i) w(i) = static_cast<double>(i % 4) * 0.5;
+    o.reduction = MeanNonZero(w);
+    o.workspace_bytes = budget;
+    return lifted_structure_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
+struct GeneralizedLifted {
+  static constexpr const char* name = "generalized_lifted_structure_loss";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    LiftedStructureOptions o;
+    o.workspace_bytes = budget;
+    return generalized_lifted_structure_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
+struct NCA {
+  static constexpr const char* name = "nca_loss (sample weights)";
+  static constexpr bool sparse = false;
+  static constexpr Index views = 1;
+  template <class S, class M, class... Tail>
+  static auto call(const Batch<S>& b, const M& m, std::size_t budget, const Tail&... tail) {
+    NCAOptions o;
+    o.softmax_scale = 2;
+    Eigen::VectorXd w(b.X.rows());
+    for (Index i = 0; i < w.size(); ++i) w(i) = 0.25 + static_cast<double>(i % 3);
+    o.reduction = Mean(w);
+    o.workspace_bytes = budget;
+    return nca_loss(b.X, b.labels, m, o, tail...);
+  }
+};
+
 struct NTXentLabels {
   static constexpr const char* name = "ntxent_loss (labels)";
   static constexpr bool sparse = false;
@@ -474,6 +529,16 @@ TEMPLATE_TEST_CASE("engine: circle_loss (Cosine only) on tiles equals the whole 
       }
     }
   }
+}
+
+TEMPLATE_TEST_CASE("engine: lifted structure losses on tiles equal the whole matrix", "[engine]", float, double) {
+  check_loss_paths<Lifted, TestType>(true);
+  check_loss_paths<LiftedWeighted, TestType>(true);
+  check_loss_paths<GeneralizedLifted, TestType>(true);
+}
+
+TEMPLATE_TEST_CASE("engine: nca_loss on tiles equals the whole matrix", "[engine]", float, double) {
+  check_loss_paths<NCA, TestType>(true);
 }
 
 TEMPLATE_TEST_CASE("engine: ntxent_loss on panels equals the whole matrix", "[engine]", float, double) {

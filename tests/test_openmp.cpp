@@ -79,6 +79,32 @@ std::vector<Named<S>> calls() {
     o.workspace_bytes = budget;
     return ntxent_loss(X, y, 0.2, Euclidean{}, o);
   }});
+  c.push_back({"lifted_structure (refine pass; MeanNonZero, sample weights)",
+               [](const RowMatrix<S>& X, const Eigen::VectorXi& y, std::size_t budget) {
+    LiftedStructureOptions o;
+    o.neg_margin = 4;
+    o.reduction = MeanNonZero(Eigen::VectorXd::LinSpaced(X.rows(), 0.0, 2.0));
+    o.workspace_bytes = budget;
+    return lifted_structure_loss(X, y, o);
+  }});
+  c.push_back({"generalized_lifted_structure", [](const RowMatrix<S>& X, const Eigen::VectorXi& y, std::size_t budget) {
+    LiftedStructureOptions o;
+    o.workspace_bytes = budget;
+    return generalized_lifted_structure_loss(X, y, Cosine{}, o);
+  }});
+  c.push_back({"nca", [](const RowMatrix<S>& X, const Eigen::VectorXi& y, std::size_t budget) {
+    NCAOptions o;
+    o.softmax_scale = 0.5;
+    o.workspace_bytes = budget;
+    return nca_loss(X, y, o);
+  }});
+  c.push_back({"npairs (classes of two: N / 2 pairs)", [](const RowMatrix<S>& X, const Eigen::VectorXi&, std::size_t budget) {
+    Eigen::VectorXi twos(X.rows());
+    for (Index i = 0; i < X.rows(); ++i) twos(i) = static_cast<int>(i / 2);
+    NPairsOptions o;
+    o.workspace_bytes = budget;
+    return npairs_loss(X, twos, Euclidean{}, o);
+  }});
   c.push_back({"batch_all", [](const RowMatrix<S>& X, const Eigen::VectorXi& y, std::size_t budget) {
                   TripletOptions o;
                   o.workspace_bytes = budget;

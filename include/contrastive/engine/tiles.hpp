@@ -10,6 +10,10 @@
 // (otherwise they are recomputed).
 //
 //   pass 1   loss.tile(t)                   row and column state
+//   refine   loss.refine_tile<Kind>(t)      optional (Loss::refine_pass): a second look at
+//                                           every tile once pass 1's state is complete, for
+//                                           state that needs both anchors' pass-1 results
+//                                           (lifted_structure_loss's positive pairs)
 //   finish   loss.finish<Kind>(sparse_sink) value, and the factor dX is scaled by;
 //                                           a sparse loss adds its entries here
 //   pass 2   loss.tile_gradient(t, W)       dense losses: W_ij = dL/dd_ij of the
@@ -205,6 +209,13 @@ template <class Loss>
 struct is_single_pass<Loss, std::void_t<decltype(Loss::single_pass)>>
     : std::integral_constant<bool, Loss::single_pass> {};
 
+// A loss that reads every tile again after pass 1, before finish (refine_tile).
+template <class Loss, class = void>
+struct has_refine_pass : std::false_type {};
+template <class Loss>
+struct has_refine_pass<Loss, std::void_t<decltype(Loss::refine_pass)>>
+    : std::integral_constant<bool, Loss::refine_pass> {};
+
 template <class Loss, class = void>
 struct uses_order_distances : std::false_type {};
 template <class Loss>
@@ -320,9 +331,11 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   const std::size_t tile_count = static_cast<std::size_t>(blocks * (blocks + 1) / 2);
   const std::size_t tile_bytes = static_cast<std::size_t>(side * side) * sizeof(Scalar);
   constexpr bool single_pass = is_single_pass<Loss>::value;
+  constexpr bool refine = has_refine_pass<Loss>::value;
+  static_assert(!(single_pass && refine), "contrastive: a single-pass tile loss has no refine pass");
   const bool second_pass = dZ && !sparse && !single_pass;
-  // Keep every tile for pass 2 while the triangle (plus one weight tile) fits.
-  const bool keep = second_pass && (tile_count + 1) * tile_bytes <= workspace_bytes;
+  // Keep every tile for the later passes while the triangle (plus one weight tile) fits.
+  const bool keep = (second_pass || refine) && (tile_count + 1) * tile_bytes <= workspace_bytes;
   std::vector<Scalar> kept(keep ? tile_count * static_cast<std::size_t>(side * side) : 0);
   std::vector<std::vector<NearPair>> kept_near(keep ? tile_count : 0);
   // Per thread: a distance tile, a weight tile and the near pairs of the tile at hand.
@@ -377,6 +390,26 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
       }
     }
   });
+  // Tile k again: kept, or recomputed into the thread's buffer.
+  auto tile_again = [&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine,
+                        const std::vector<NearPair>*& tile_near) {
+    const Scalar* tile = mine.buffer.data();
+    tile_near = &mine.near;
+    if (keep) {
+      tile = kept.data() + k * static_cast<std::size_t>(side * side);
+      tile_near = &kept_near[k];
+    } else {
+      mine.near.clear();
+      compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, mine.buffer.data(), mine.near);
+    }
+    return DistanceTile<Scalar>{i0, rows, j0, cols, tile, i0 == j0};
+  };
+  if constexpr (refine) {
+    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
+      const std::vector<NearPair>* tile_near = nullptr;
+      loss.template refine_tile<Kind>(tile_again(k, i0, rows, j0, cols, mine, tile_near));
+    });
+  }
   const Reduced<Scalar> reduced = loss.template finish<Kind>((dZ && sparse) ? &sink : static_cast<TileSparseSink<Scalar>*>(nullptr));
   if (!dZ) return reduced.value;
 
@@ -384,16 +417,8 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
     sparse_backward<Kind, Scalar>(sink.entries, Z, *dZ);
   } else if constexpr (!single_pass) {
     for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
-      const Scalar* tile = mine.buffer.data();
-      const std::vector<NearPair>* tile_near = &mine.near;
-      if (keep) {
-        tile = kept.data() + k * static_cast<std::size_t>(side * side);
-        tile_near = &kept_near[k];
-      } else {
-        mine.near.clear();
-        compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, mine.buffer.data(), mine.near);
-      }
-      const DistanceTile<Scalar> t{i0, rows, j0, cols, tile, i0 == j0};
+      const std::vector<NearPair>* tile_near = nullptr;
+      const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
       std::fill(mine.weights.begin(), mine.weights.begin() + rows * cols, Scalar(0));
       loss.tile_gradient(t, mine.weights.data());
       tile_backward<Kind, Scalar>(R, t, mine.weights.data(), *tile_near, *dZ);

@@ -65,6 +65,7 @@
 #include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/losses/detail/masked_pairs.hpp"
 #include "contrastive/losses/detail/online_softmin.hpp"
+#include "contrastive/losses/detail/two_sided_tiles.hpp"
 #include "contrastive/metrics/cosine.hpp"
 
 #include <algorithm>
@@ -158,91 +159,21 @@ MultiSimilarityTerm<Scalar> multi_similarity_term(const MultiSimilarityOptions& 
           static_cast<Scalar>(multi_similarity_threshold<Kind>(o.base))};
 }
 
-// Every pair of a batch, on symmetric tiles. Pass 1: per anchor, the online
-// log-sum-exp of its positives (an OnlineSoftmin over -d at scale alpha: its
-// shift is -max_p d) and of its negatives (over d at scale beta). finish():
-// the terms and each anchor's two factors. Pass 2: the pair weight
-//   W_ij = c_i(d_ij) + c_j(d_ij),  c_a(d) = w_a ([same] pf_a exp(alpha (d - max_a)) + [other] nf_a exp(beta (min_a - d)))
-template <class Scalar>
-class MultiSimilarityTiles {
- public:
-  static constexpr bool symmetric_tiles = true;
-  static constexpr bool sparse_gradient = false;
-  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-
-  MultiSimilarityTiles(const LabelVector& labels, const MultiSimilarityOptions& o, Tally<Scalar> tally,
-                       Vector<Scalar>* terms)
-      : o_(o), tally_(std::move(tally)), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()),
-        positives_(labels.size(), static_cast<Scalar>(o.alpha)),
-        negatives_(labels.size(), static_cast<Scalar>(o.beta)) {
-    if (terms_) terms_->setZero(n_);
+// Every pair of a batch, on symmetric tiles (losses/detail/two_sided_tiles.hpp):
+// per anchor the log-sum-exp of its positives at scale alpha and of its
+// negatives at scale beta, then MultiSimilarityTerm.
+struct MultiSimilaritySpec {
+  using Options = MultiSimilarityOptions;
+  static double positive_scale(const Options& o) { return o.alpha; }
+  static double negative_scale(const Options& o) { return o.beta; }
+  template <MetricKind Kind, class Scalar>
+  static MultiSimilarityTerm<Scalar> term(const Options& o) {
+    return multi_similarity_term<Kind, Scalar>(o);
   }
-
-  void tile(const DistanceTile<Scalar>& t) {
-    typename OnlineSoftmin<Scalar>::Scratch scratch;
-    TileRowBuffer<Scalar> same{}, other{}, minus{};
-    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
-      const Index c0 = t.first_col(i), m = t.cols - c0;
-      if (m <= 0) continue;
-      const Index j0 = t.j0 + c0;
-      const Scalar* d = t.row(i) + c0;
-      masks(i, j0, m, same.data(), other.data());
-      Eigen::Map<Row>(minus.data(), m) = -Eigen::Map<const Row>(d, m);
-      positives_.add_row(i, minus.data(), same.data(), m, scratch);
-      positives_.add_columns(j0, minus.data(), same.data(), m, scratch);
-      negatives_.add_row(i, d, other.data(), m, scratch);
-      negatives_.add_columns(j0, d, other.data(), m, scratch);
-    }
-  }
-
-  template <MetricKind Kind>
-  Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
-    const MultiSimilarityTerm<Scalar> term = multi_similarity_term<Kind, Scalar>(o_);
-    positive_factor_.setZero(n_);
-    negative_factor_.setZero(n_);
-    for (Index i = 0; i < n_; ++i) {
-      const MultiSimilarityAnchor<Scalar> a =
-          term(-positives_.shift()(i), positives_.sum()(i), negatives_.shift()(i), negatives_.sum()(i));
-      const Scalar weighted = tally_.add(i, a.term);
-      if (terms_) (*terms_)(i) = weighted;
-      const Scalar w = tally_.gradient_weight(i, weighted);
-      if (w == Scalar(0)) continue;  // left out: its factors stay 0
-      positive_factor_(i) = w * a.positive_factor;
-      negative_factor_(i) = w * a.negative_factor;
-    }
-    return tally_.finish();
-  }
-
-  void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
-    TileRowBuffer<Scalar> same{}, other{};
-    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
-      const Index c0 = t.first_col(i), m = t.cols - c0;
-      if (m <= 0) continue;
-      const Index j0 = t.j0 + c0;
-      masks(i, j0, m, same.data(), other.data());
-      const Eigen::Map<const Row> dv(t.row(i) + c0, m), sv(same.data(), m), ov(other.data(), m);
-      Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
-      g = sv * (positive_factor_(i) * positives_.row_exp(i, -dv) +
-                positive_factor_.segment(j0, m) * positives_.column_exp(j0, -dv)) +
-          ov * (negative_factor_(i) * negatives_.row_exp(i, dv) +
-                negative_factor_.segment(j0, m) * negatives_.column_exp(j0, dv));
-    }
-  }
-
- private:
-  void masks(Index i, Index j0, Index m, Scalar* same, Scalar* other) const {
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same);
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), other);
-  }
-
-  const MultiSimilarityOptions& o_;
-  Tally<Scalar> tally_;
-  Vector<Scalar>* terms_;
-  std::vector<std::int32_t> ids_;
-  Index n_;
-  OnlineSoftmin<Scalar> positives_, negatives_;
-  Row positive_factor_, negative_factor_;
 };
+
+template <class Scalar>
+using MultiSimilarityTiles = TwoSidedLogSumExpTiles<Scalar, MultiSimilaritySpec>;
 
 struct MultiSimilarityLoss {
   static constexpr const char* name = "multi_similarity_loss";
