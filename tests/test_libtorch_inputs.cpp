@@ -141,6 +141,17 @@ TEST_CASE("libtorch: every loss equals the direct library call, bit for bit", "[
     check_equal(run({X}, [&](const auto& in) { return ct::multi_similarity_loss(in[0], y, contrastive::Euclidean{}, options); }),
                 contrastive::multi_similarity_loss(x, labels, contrastive::Euclidean{}, options), 1);
   }
+  SECTION("lifted structure, generalized lifted structure, NCA and N-pairs") {
+    check_equal(run({X}, [&](const auto& in) { return ct::lifted_structure_loss(in[0], y); }),
+                contrastive::lifted_structure_loss(x, labels), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::generalized_lifted_structure_loss(in[0], y); }),
+                contrastive::generalized_lifted_structure_loss(x, labels), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::nca_loss(in[0], y); }), contrastive::nca_loss(x, labels), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::npairs_loss(in[0], y); }),
+                contrastive::npairs_loss(x, labels), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::nca_loss(in[0], y, contrastive::Cosine{}); }),
+                contrastive::nca_loss(x, labels, contrastive::Cosine{}), 1);
+  }
   SECTION("margin_loss without a beta tensor: beta from the options") {
     contrastive::MarginOptions options;
     options.beta = 2.0;

@@ -28,14 +28,18 @@
 #include "contrastive/losses/circle_loss.hpp"
 #include "contrastive/losses/contrastive_loss.hpp"
 #include "contrastive/losses/cosine_embedding_loss.hpp"
+#include "contrastive/losses/lifted_structure_loss.hpp"
 #include "contrastive/losses/margin_loss.hpp"
 #include "contrastive/losses/multi_similarity_loss.hpp"
+#include "contrastive/losses/nca_loss.hpp"
+#include "contrastive/losses/npairs_loss.hpp"
 #include "contrastive/losses/ntxent_loss.hpp"
 #include "contrastive/losses/similarity_regression_loss.hpp"
 #include "contrastive/losses/supcon_loss.hpp"
 #include "contrastive/losses/triplet_margin_loss.hpp"
 #include "contrastive/metrics/cosine.hpp"
 #include "contrastive/metrics/euclidean.hpp"
+#include "contrastive/metrics/squared_euclidean.hpp"
 
 #include <torch/types.h>
 
@@ -295,6 +299,35 @@ torch::Tensor circle_loss(const torch::Tensor& X, const Pairs& pairs, const Tail
 template <class Metric = Cosine, class... Tail>
 torch::Tensor circle_loss(const torch::Tensor& X, const PairIndices& pairs, const Tail&... tail) {
   return circle_loss<Metric>(X, to_pairs(pairs, "circle_loss"), tail...);
+}
+
+// ---- lifted structure, NCA, N-pairs (losses/lifted_structure_loss.hpp, nca_loss.hpp, npairs_loss.hpp) ----
+// lifted_structure_loss(X, labels, [metric], [LiftedStructureOptions]); Euclidean by default.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor lifted_structure_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "lifted_structure_loss", X, labels,
+      [](const auto&... a) { return contrastive::lifted_structure_loss<Metric>(a...); }, tail...);
+}
+// generalized_lifted_structure_loss(X, labels, [metric], [options]); Euclidean by default.
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor generalized_lifted_structure_loss(const torch::Tensor& X, const torch::Tensor& labels,
+                                                const Tail&... tail) {
+  return detail::labelled(
+      "generalized_lifted_structure_loss", X, labels,
+      [](const auto&... a) { return contrastive::generalized_lifted_structure_loss<Metric>(a...); }, tail...);
+}
+// nca_loss(X, labels, [metric], [NCAOptions]); SquaredEuclidean by default.
+template <class Metric = SquaredEuclidean, class... Tail>
+torch::Tensor nca_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "nca_loss", X, labels, [](const auto&... a) { return contrastive::nca_loss<Metric>(a...); }, tail...);
+}
+// npairs_loss(X, labels, [metric], [NPairsOptions]); Cosine by default.
+template <class Metric = Cosine, class... Tail>
+torch::Tensor npairs_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "npairs_loss", X, labels, [](const auto&... a) { return contrastive::npairs_loss<Metric>(a...); }, tail...);
 }
 
 }  // namespace libtorch
