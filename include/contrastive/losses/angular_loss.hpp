@@ -44,7 +44,7 @@
 #include "contrastive/core/validation.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/losses/detail/dense_labels.hpp"
-#include "contrastive/losses/tuplet_margin_loss.hpp"
+#include "contrastive/losses/detail/option_checks.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>

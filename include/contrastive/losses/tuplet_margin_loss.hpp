@@ -51,6 +51,7 @@
 #include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/engine/workspace.hpp"
 #include "contrastive/losses/detail/dense_labels.hpp"
+#include "contrastive/losses/detail/option_checks.hpp"
 #include "contrastive/metrics/cosine.hpp"
 
 #include <algorithm>
@@ -71,24 +72,6 @@ struct TupletMarginOptions {
 };
 
 namespace detail {
-
-constexpr double degrees_to_radians = 3.14159265358979323846 / 180.0;
-
-// An angle option in degrees, strictly inside (0, 90).
-inline void require_acute_degrees(const char* function, const char* argument, double degrees) {
-  if (!(std::isfinite(degrees) && degrees > 0.0 && degrees < 90.0)) {
-    fail(function, std::string("argument '") + argument + "' is " + std::to_string(degrees) +
-                       " degrees; it must be in (0, 90)");
-  }
-}
-
-template <MetricKind Only, class Scalar, class Metric>
-void require_metric_kind(const char* function, const Metric& metric, const ConstRowRef<Scalar>& X,
-                         const char* requirement) {
-  const bool ok = metric.template with_rows<Scalar>(
-      X, [](auto kind, const ConstRowRef<Scalar>&) { return decltype(kind)::value == Only; });
-  if (!ok) fail(function, std::string("argument 'metric' must be ") + requirement);
-}
 
 // theta = arccos(1 - d) for a cosine distance d in [0, 2], accurately near 0.
 template <class Scalar>
