@@ -138,7 +138,7 @@ TEST_CASE("angular_loss reproduces pytorch-metric-learning 2.8.1 AngularLoss", "
   compare_with_pml();
 }
 
-// Prints the worst relative errors: build/tests/pml_angular_loss_tests "[.pml_report]" -s
+// Prints the worst relative errors: build/tests/pml_loss_tests "[.pml_report]" -s
 TEST_CASE("angular_loss: worst relative error against PML", "[.pml_report]") {
   const Worst w = compare_with_pml();
   std::printf("AngularLoss         %-50s value %.2e grad %.2e terms %.2e\n",

@@ -123,7 +123,7 @@ TEST_CASE("tuplet_margin_loss reproduces pytorch-metric-learning 2.8.1 TupletMar
   compare_with_pml();
 }
 
-// Prints the worst relative errors: build/tests/pair_loss_tests "[.pml_report]" -s
+// Prints the worst relative errors: build/tests/pml_loss_tests "[.pml_report]" -s
 TEST_CASE("tuplet_margin_loss: worst relative error against PML", "[.pml_report]") {
   const Worst w = compare_with_pml();
   std::printf("TupletMarginLoss    %-50s value %.2e grad %.2e terms %.2e\n", "CosineSimilarity()", w.value, w.grad,

@@ -8,7 +8,9 @@ tag v2.8.1). Run from the repository root:
         /usr/bin/python3 tests/reference/generate_pml_triplet_angular.py
 
 Needs torch, numpy and tqdm (PML imports it). Writes
-tests/reference/data/pml_tuplet_margin.txt, pml_angular.txt and pml_soft_triplet.txt.
+tests/reference/data/pml_tuplet_margin.txt, pml_angular.txt, pml_soft_triplet.txt and
+pml_vicreg.txt (VICRegLoss on two views: case<k>_X, case<k>_Y, _value, _grad, _grad2, _terms =
+its four reduced sub-losses).
 
 Every case k holds: case<k>_X (raw embeddings), case<k>_labels, case<k>_value,
 case<k>_grad (dL/dX, through PML's own normalisation where it normalises),
@@ -151,8 +153,45 @@ batch_hard_triplet_loss), float64, autograd; written by tests/reference/generate
     w.save()
 
 
+def vicreg(gen):
+    w = ReferenceWriter(os.path.join(DATA, "pml_vicreg.txt"), """
+pytorch-metric-learning 2.8.1 VICRegLoss(invariance_lambda, variance_mu, covariance_v, eps)(X, ref_emb=Y)
+(MeanReducer per sub-loss, summed), float64, autograd; case<k>_terms = the four reduced sub-losses
+(invariance, variance of X, variance of Y, covariance); written by tests/reference/generate_pml_triplet_angular.py.
+""")
+    k = 0
+    for n, d in ((8, 5), (16, 6), (2, 3), (5, 7)):
+        # Columns of unequal spread: some standard deviations below 1 (hinge active), some above.
+        spread = torch.linspace(0.3, 1.8, d)
+        x = spread * torch.randn(n, d, generator=gen)
+        y = x + 0.3 * spread * torch.randn(n, d, generator=gen)
+        for lam, mu, nu, eps in ((25.0, 25.0, 1.0, 1e-4), (1.0, 3.0, 0.5, 1e-2)):
+            loss = losses.VICRegLoss(invariance_lambda=lam, variance_mu=mu, covariance_v=nu, eps=eps)
+            xr = x.clone().requires_grad_(True)
+            yr = y.clone().requires_grad_(True)
+            value = loss(xr, ref_emb=yr)
+            value.backward()
+            parts = losses.VICRegLoss(invariance_lambda=lam, variance_mu=mu, covariance_v=nu, eps=eps,
+                                      reducer=reducers.DoNothingReducer())(x, ref_emb=y)
+            terms = [parts["invariance_loss"]["losses"].mean().item(), parts["variance_loss1"]["losses"].mean().item(),
+                     parts["variance_loss2"]["losses"].mean().item(), parts["covariance_loss"]["losses"].item()]
+            w.add("case%d_X" % k, x)
+            w.add("case%d_Y" % k, y)
+            for name, v in (("lambda", lam), ("mu", mu), ("nu", nu), ("eps", eps)):
+                w.add("case%d_%s" % (k, name), v)
+            w.add("case%d_value" % k, value.item())
+            w.add("case%d_grad" % k, xr.grad)
+            w.add("case%d_grad2" % k, yr.grad)
+            w.add("case%d_terms" % k, terms)
+            print("case %d: VICRegLoss(%g, %g, %g, %g), N %d, D %d: %.17g" % (k, lam, mu, nu, eps, n, d, value.item()))
+            k += 1
+    w.add("cases", k)
+    w.save()
+
+
 if __name__ == "__main__":
     gen = torch.Generator().manual_seed(20250614)
     tuplet(gen)
     angular(gen)
     soft_triplet(gen)
+    vicreg(gen)
