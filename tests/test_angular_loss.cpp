@@ -213,6 +213,24 @@ TEST_CASE("angular_loss gradient matches finite differences", "[angular][gradien
   CHECK(testing::check_gradient(f, X, res.grad[0]).passed);
 }
 
+TEST_CASE("angular_loss with more than 256 ordered pairs in a class (several pair blocks)", "[angular][engine]") {
+  const Index n = 26;
+  Eigen::VectorXi labels = Eigen::VectorXi::Zero(n);  // a class of 20: 380 ordered pairs
+  for (Index i = 20; i < n; ++i) labels(i) = int(1 + i % 3);
+  const RowMatrix<double> X = uneven_rows<double>(n, 4, 445);
+  for (const Reduction r : all_reductions) {
+    AngularOptions o;
+    o.reduction = r;
+    const LossResult<double> got = angular_loss(X, labels, o);
+    const std::vector<double> ones(std::size_t(n), 1.0);
+    CHECK(got.value == Approx(brute_angular(X, labels, o.alpha, r, ones).value).epsilon(1e-12));
+    auto g = [&](const RowMatrix<double>& x) { return brute_angular(x, labels, o.alpha, r, ones).value; };
+    const auto report = testing::check_gradient(g, X, got.grad[0]);
+    INFO(report.summary());
+    CHECK(report.passed);
+  }
+}
+
 TEMPLATE_TEST_CASE("angular_loss in score chunks equals one chunk", "[angular][engine]", float, double) {
   using S = TestType;
   const Index n = 37;

@@ -28,10 +28,11 @@
 // of unequal norms):
 //   AngularLoss(alpha)(X, labels)                    angular_loss(X, labels, {alpha})
 //
-// Cost and memory: per class, its negatives gathered once (O(N D)); per anchor,
-// the scores of its P positives against the negatives in column chunks of at
-// most options.workspace_bytes (P x chunk), an online log-sum-exp across
-// chunks, recomputed for the gradient: O(N P N_neg D) flops, no N x N matrix.
+// Cost and memory: per class, its negatives gathered once (O(N D)); its ordered
+// positive pairs in blocks of at most 256, each block's scores against the
+// negatives in column chunks of at most options.workspace_bytes (block x
+// chunk), an online log-sum-exp across chunks, recomputed for the gradient:
+// O(N P N_neg D) flops in products of up to 256 rows, no N x N matrix.
 //
 // Bad input: alpha outside (0, 90) degrees or non-finite, a metric other than
 // Euclidean: std::invalid_argument naming the argument.
@@ -66,6 +67,8 @@ namespace detail {
 
 struct AngularLoss {
   static constexpr const char* name = "angular_loss";
+  // Score rows (ordered positive pairs) per product: enough for full-width GEMMs.
+  static constexpr Index max_pair_rows = 256;
   using Options = AngularOptions;
 
   template <class Scalar, class Metric>
@@ -128,62 +131,68 @@ struct AngularLoss {
       Mat Xn(nn, dim);
       for (Index j = 0; j < nn; ++j) Xn.row(j) = Z.row(negatives[static_cast<std::size_t>(j)]);
       Mat dXn = dZ ? Mat::Zero(nn, dim) : Mat();
-      const Index p_count = k - 1;
-      const std::size_t per_column = static_cast<std::size_t>(p_count) * sizeof(Scalar);
-      const Index chunk = std::max<Index>(
-          1, std::min<Index>(nn, static_cast<Index>(o.workspace_bytes / std::max<std::size_t>(per_column, 1))));
-      Mat W(p_count, dim), F;
-      Arr bias(p_count), top(p_count), sum(p_count), lse(p_count), factor(p_count);
+      // The class's ordered positive pairs (a, p), anchor by anchor, in blocks
+      // of at most max_pair_rows score rows; each block's scores against the
+      // negatives in column chunks of at most workspace_bytes.
+      std::vector<std::pair<Index, Index>> pairs;
+      pairs.reserve(static_cast<std::size_t>(k * (k - 1)));
       for (const Index a : cls) {
-        // The positives of a, in row order, and their score rows t4 (u_a + u_p).
-        std::vector<Index> pos;
-        pos.reserve(static_cast<std::size_t>(p_count));
         for (const Index p : cls) {
-          if (p != a) pos.push_back(p);
+          if (p != a) pairs.emplace_back(a, p);
         }
-        for (Index r = 0; r < p_count; ++r) {
-          const Index p = pos[static_cast<std::size_t>(r)];
-          W.row(r) = t4 * (U.row(a) + U.row(p));
-          bias(r) = -c2 * U.row(a).dot(U.row(p));
+      }
+      const Index total = static_cast<Index>(pairs.size());
+      const Index block = std::min<Index>(total, max_pair_rows);
+      const std::size_t per_column = static_cast<std::size_t>(block) * sizeof(Scalar);
+      const Index chunk =
+          std::max<Index>(1, std::min<Index>(nn, static_cast<Index>(o.workspace_bytes / per_column)));
+      Mat W(block, dim), F, V;
+      Arr bias(block), top(block), sum(block), lse(block), factor(block), sigma(block);
+      for (Index r0 = 0; r0 < total; r0 += block) {
+        const Index rows = std::min(block, total - r0);
+        const auto pair = [&](Index r) { return pairs[static_cast<std::size_t>(r0 + r)]; };
+        // Score rows t4 (u_a + u_p) and biases -c2 u_a . u_p.
+        for (Index r = 0; r < rows; ++r) {
+          W.row(r) = t4 * (U.row(pair(r).first) + U.row(pair(r).second));
+          bias(r) = -c2 * U.row(pair(r).first).dot(U.row(pair(r).second));
         }
+        const auto Wb = W.topRows(rows);
         // log(1 + sum_n exp(f)): the one enters as exp(0) at shift 0.
-        top.setZero();
-        sum.setOnes();
+        top.head(rows).setZero();
+        sum.head(rows).setOnes();
         for (Index j0 = 0; j0 < nn; j0 += chunk) {
           const Index cols = std::min(chunk, nn - j0);
-          F.noalias() = W * Xn.middleRows(j0, cols).transpose();
-          F.colwise() += bias.matrix();
-          for (Index r = 0; r < p_count; ++r) {
+          F.noalias() = Wb * Xn.middleRows(j0, cols).transpose();
+          F.colwise() += bias.head(rows).matrix();
+          for (Index r = 0; r < rows; ++r) {
             const Scalar new_top = std::max(top(r), F.row(r).maxCoeff());
             sum(r) = sum(r) * std::exp(top(r) - new_top) + (F.row(r).array() - new_top).exp().sum();
             top(r) = new_top;
           }
         }
-        lse = top + sum.log();
-        const Scalar w = tally.weight(a);
-        Scalar anchor_sum(0);
-        for (Index r = 0; r < p_count; ++r) {
+        lse.head(rows) = top.head(rows) + sum.head(rows).log();
+        for (Index r = 0; r < rows; ++r) {
+          const Index a = pair(r).first;
           const Scalar weighted = tally.add(a, lse(r));
-          anchor_sum += weighted;
-          factor(r) = nonzero_only && !(weighted > Scalar(0)) ? Scalar(0) : w;
+          if (terms) (*terms)(a) += weighted;
+          factor(r) = nonzero_only && !(weighted > Scalar(0)) ? Scalar(0) : tally.weight(a);
         }
-        if (terms) (*terms)(a) = anchor_sum;
-        if (!dZ || !(factor.abs().maxCoeff() > Scalar(0))) continue;
+        if (!dZ || !(factor.head(rows).abs().maxCoeff() > Scalar(0))) continue;
         // pi = exp(f - lse) times the pair's factor; V = pi Xn, sigma = row sums of pi.
-        Mat V = Mat::Zero(p_count, dim);
-        Arr sigma = Arr::Zero(p_count);
+        V.setZero(rows, dim);
+        sigma.head(rows).setZero();
         for (Index j0 = 0; j0 < nn; j0 += chunk) {
           const Index cols = std::min(chunk, nn - j0);
           const auto Xc = Xn.middleRows(j0, cols);
-          F.noalias() = W * Xc.transpose();
-          F.colwise() += (bias - lse).matrix();
-          F = (F.array().exp().colwise() * factor).matrix();
-          sigma += F.rowwise().sum().array();
+          F.noalias() = Wb * Xc.transpose();
+          F.colwise() += (bias.head(rows) - lse.head(rows)).matrix();
+          F = (F.array().exp().colwise() * factor.head(rows)).matrix();
+          sigma.head(rows) += F.rowwise().sum().array();
           V.noalias() += F * Xc;
-          dXn.middleRows(j0, cols).noalias() += F.transpose() * W;
+          dXn.middleRows(j0, cols).noalias() += F.transpose() * Wb;
         }
-        for (Index r = 0; r < p_count; ++r) {
-          const Index p = pos[static_cast<std::size_t>(r)];
+        for (Index r = 0; r < rows; ++r) {
+          const Index a = pair(r).first, p = pair(r).second;
           dU.row(a) += t4 * V.row(r) - c2 * sigma(r) * U.row(p);
           dU.row(p) += t4 * V.row(r) - c2 * sigma(r) * U.row(a);
         }
