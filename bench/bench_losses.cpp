@@ -34,6 +34,9 @@
 #include <contrastive/losses/similarity_regression_loss.hpp>
 #include <contrastive/losses/supcon_loss.hpp>
 #include <contrastive/losses/triplet_margin_loss.hpp>
+#include <contrastive/losses/tuplet_margin_loss.hpp>
+#include <contrastive/losses/angular_loss.hpp>
+#include <contrastive/losses/vicreg_loss.hpp>
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -237,6 +240,28 @@ std::vector<std::pair<std::string, CaseFn<Scalar>>> cases() {
     return either<Scalar>(
         v, [&] { return npairs_loss(b.X, b.labels); },
         [&] { return npairs_loss(b.X, b.labels, NPairsOptions{}, value_only); });
+  });
+  c.emplace_back("batch_all_soft", [=](const Batch<Scalar>& b, bool v) {
+    TripletOptions soft = triplet;  // softplus(d_ap - d_an + margin): O(N P N_neg) per call
+    soft.soft = true;
+    return either<Scalar>(
+        v, [&] { return batch_all_triplet_loss(b.X, b.labels, soft); },
+        [&] { return batch_all_triplet_loss(b.X, b.labels, soft, value_only); });
+  });
+  c.emplace_back("tuplet_margin", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return tuplet_margin_loss(b.X, b.labels); },
+        [&] { return tuplet_margin_loss(b.X, b.labels, TupletMarginOptions{}, value_only); });
+  });
+  c.emplace_back("angular", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return angular_loss(b.X, b.labels); },
+        [&] { return angular_loss(b.X, b.labels, AngularOptions{}, value_only); });
+  });
+  c.emplace_back("vicreg", [=](const Batch<Scalar>& b, bool v) {
+    return either<Scalar>(
+        v, [&] { return vicreg_loss(b.X, b.X2); },
+        [&] { return vicreg_loss(b.X, b.X2, VICRegOptions{}, value_only); });
   });
   return c;
 }

@@ -4,12 +4,14 @@
 #include "support/cases.hpp"
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
+#include "support/pml_soft_triplet.hpp"
 #include "support/reference_data.hpp"
 
 #include <contrastive/losses/batch_all_triplet_loss.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <type_traits>
 #include <vector>
@@ -312,10 +314,6 @@ TEMPLATE_TEST_CASE("batch_all_triplet_loss rejects bad input", "[batch_all][erro
   o.margin = -1;
   REQUIRE_INVALID_ARGUMENT(batch_all_triplet_loss(X, labels, o), "batch_all_triplet_loss", "margin", ">= 0");
   o = TripletOptions{};
-  o.soft = true;
-  REQUIRE_INVALID_ARGUMENT(batch_all_triplet_loss(X, labels, o, value_only), "batch_all_triplet_loss", "soft",
-                           "not supported");
-  o = TripletOptions{};
   o.swap = true;
   REQUIRE_INVALID_ARGUMENT(batch_all_triplet_loss(X, labels, o), "batch_all_triplet_loss", "swap", "not supported");
 }
@@ -336,6 +334,139 @@ TEST_CASE("batch_all_triplet_loss reproduces PML TripletMarginLoss without a min
   const LossResult<double> m = batch_all_triplet_loss(ref.matrix("mean_X"), ref.labels("mean_labels"), mean);
   CHECK(m.value == Approx(ref.scalar("mean_loss")).epsilon(1e-12));
   CHECK((m.grad[0] - ref.matrix("mean_grad")).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+}  // namespace test_batch_all_triplet_loss
+
+namespace test_batch_all_triplet_loss {
+namespace {
+
+// softplus(d_ap - d_an + margin) over every valid triplet, each taking its anchor's weight.
+struct SoftBrute {
+  double sum = 0;
+  long long valid = 0, positive = 0;
+  std::vector<double> anchor_terms;
+};
+
+template <class S>
+SoftBrute brute_soft(const RowMatrix<S>& D, const Eigen::VectorXi& labels, double margin, const std::vector<double>& w) {
+  SoftBrute b;
+  const Index n = D.rows();
+  b.anchor_terms.assign(std::size_t(n), 0.0);
+  for (Index a = 0; a < n; ++a)
+    for (Index p = 0; p < n; ++p) {
+      if (p == a || labels(p) != labels(a)) continue;
+      for (Index q = 0; q < n; ++q) {
+        if (labels(q) == labels(a)) continue;
+        ++b.valid;
+        const double x = double(D(a, p)) - double(D(a, q)) + margin;
+        const double term = w[std::size_t(a)] * (x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)));
+        b.sum += term;
+        b.anchor_terms[std::size_t(a)] += term;
+        if (term > 0) ++b.positive;
+      }
+    }
+  return b;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("batch_all_triplet_loss soft matches a brute-force softplus loop", "[batch_all][soft]",
+                   CONTRASTIVE_ALL_METRIC_CASES) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  unsigned seed = 1500;
+  for (const Layout& layout : layouts()) {
+    const Index n = layout.labels.size();
+    const RowMatrix<S> X = random_embeddings<S>(n, 6, ++seed);
+    const RowMatrix<S> D = pairwise_distance<M>(X);
+    const Vector<double> weights = random_embeddings<double>(n, 1, seed + 100).cwiseAbs();
+    const std::vector<double> ones(std::size_t(n), 1.0), w(weights.data(), weights.data() + n);
+    for (double margin : {0.0, 0.2, 1.0}) {
+      for (const bool weighted : {false, true}) {
+        INFO(layout.name << ", margin " << margin << (weighted ? ", weighted" : ""));
+        const SoftBrute b = brute_soft(D, layout.labels, margin, weighted ? w : ones);
+        REQUIRE(b.valid > 0);
+        const double tol = 20 * value_tolerance<S>();
+        for (const Reduction r : {Reduction::Sum, Reduction::Mean, Reduction::MeanNonZero}) {
+          TripletOptions o = with<S>(margin, r);
+          o.soft = true;
+          if (weighted) o.reduction = Reducer(r, weights);
+          const LossResult<S> got = batch_all_triplet_loss<M>(X, layout.labels, o);
+          const double divisor = r == Reduction::Sum ? 1.0 : r == Reduction::Mean ? double(b.valid) : double(b.positive);
+          CHECK(double(got.value) == Approx(b.sum / divisor).epsilon(tol).margin(tol));
+          REQUIRE(got.terms.size() == n);
+          for (Index a = 0; a < n; ++a)
+            CHECK(double(got.terms(a)) == Approx(b.anchor_terms[std::size_t(a)]).epsilon(tol).margin(tol));
+          CHECK(batch_all_triplet_loss<M>(X, layout.labels, o, value_only) == got.value);
+        }
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("batch_all_triplet_loss soft gradient matches finite differences", "[batch_all][soft][gradient]",
+                   CONTRASTIVE_ALL_METRIC_CASES) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  // The softplus has no kink: any point will do (but Euclidean's at coincident rows, which random rows avoid).
+  unsigned seed = 2600;
+  for (const Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::MeanNonZero}) {
+    for (const Eigen::VectorXi& labels : {class_blocks(3, 3), random_labels(9, 2, 5), random_labels(10, 6, 7)}) {
+      for (const double margin : {0.0, 0.5}) {
+        const RowMatrix<S> X = random_embeddings<S>(labels.size(), 3, ++seed);
+        const Vector<double> weights = random_embeddings<double>(labels.size(), 1, seed + 50).cwiseAbs();
+        TripletOptions o = with<S>(margin, reduction);
+        o.soft = true;
+        if (margin > 0) o.reduction = Reducer(reduction, weights);
+        const LossResult<S> r = batch_all_triplet_loss<M>(X, labels, o);
+        auto f = [&](const RowMatrix<S>& x) { return batch_all_triplet_loss<M>(x, labels, o, value_only); };
+        const auto report = testing::check_gradient(f, X, r.grad[0]);
+        INFO("seed " << seed << ", margin " << margin << ": " << report.summary());
+        CHECK(report.passed);
+        CHECK_FALSE(r.grad[0].isZero(0));
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("batch_all_triplet_loss soft edge cases", "[batch_all][soft][edge]", float, double) {
+  using S = TestType;
+  TripletOptions o;
+  o.soft = true;
+  for (const Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::MeanNonZero}) {
+    o.reduction = r;
+    for (const Eigen::VectorXi& labels : {Eigen::VectorXi(Eigen::VectorXi::Zero(5)), Eigen::VectorXi(Eigen::VectorXi::LinSpaced(5, 0, 4))}) {
+      const LossResult<S> res = batch_all_triplet_loss(random_embeddings<S>(5, 3, 3301), labels, o);
+      CHECK(res.value == S(0));
+      CHECK(res.grad[0].isZero(0));
+    }
+    const LossResult<S> empty = batch_all_triplet_loss(RowMatrix<S>(0, 3), Eigen::VectorXi(0), o);
+    CHECK(empty.value == S(0));
+    CHECK(empty.grad[0].rows() == 0);
+  }
+  // Coincident rows: every triplet is softplus(margin), zero gradient (Euclidean's zero subgradient).
+  const RowMatrix<S> X = RowMatrix<S>::Constant(6, 3, S(0.5));
+  o.reduction = Reduction::Mean;
+  o.margin = 0;
+  const LossResult<S> r0 = batch_all_triplet_loss(X, class_blocks(2, 3), o);
+  CHECK(double(r0.value) == Approx(std::log(2.0)).epsilon(1e-6));
+  CHECK(r0.grad[0].isZero(0));
+  o.margin = 1;
+  CHECK(double(batch_all_triplet_loss(X, class_blocks(2, 3), o, value_only)) == Approx(std::log1p(std::exp(1.0))).epsilon(1e-6));
+}
+
+TEST_CASE("batch_all_triplet_loss soft reproduces pytorch-metric-learning 2.8.1 smooth_loss", "[batch_all][soft][reference]") {
+  const SoftTripletWorst worst = compare_soft_triplets_with_pml(false);
+  for (int code = 0; code < 4; ++code) CHECK(worst.cases[code] > 0);
+}
+
+// Prints the worst relative errors: build/tests/triplet_loss_tests "[.pml_report]" -s
+TEST_CASE("batch_all_triplet_loss soft: worst relative error against PML", "[.pml_report]") {
+  const SoftTripletWorst worst = compare_soft_triplets_with_pml(false);
+  for (int code = 0; code < 4; ++code)
+    std::printf("TripletMarginLoss(smooth_loss=True), all triplets  %-50s value %.2e grad %.2e (%d cases)\n",
+                pml_distance_name(code), worst.value[code], worst.grad[code], worst.cases[code]);
 }
 
 }  // namespace test_batch_all_triplet_loss

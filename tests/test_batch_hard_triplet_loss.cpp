@@ -3,12 +3,14 @@
 #include "support/cases.hpp"
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
+#include "support/pml_soft_triplet.hpp"
 #include "support/reference_data.hpp"
 
 #include <contrastive/losses/batch_hard_triplet_loss.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 using namespace contrastive;
@@ -59,7 +61,7 @@ Brute brute_hard(Ref metric, const RowMatrix<S>& X, const Eigen::VectorXi& label
     if (neg.size() > 1) b.closest_kink = std::min(b.closest_kink, neg[1] - neg[0]);
     const double x = dp - dn;
     if (!o.soft) b.closest_kink = std::min(b.closest_kink, std::abs(x + o.margin));
-    const double term = o.soft ? std::log1p(std::exp(x)) : std::max(0.0, x + o.margin);
+    const double term = o.soft ? std::log1p(std::exp(x + o.margin)) : std::max(0.0, x + o.margin);
     b.terms.push_back(term);
     sum += term;
     ++count;
@@ -82,10 +84,15 @@ std::vector<TripletOptions> option_grid() {
       o.reduction = r;
       grid.push_back(o);
     }
+  // soft: softplus(d_ap - d_an + margin); the default margin 1, then 0 (Hermans) and 0.3.
   TripletOptions soft;
   soft.soft = true;
   grid.push_back(soft);
+  soft.margin = 0;
   soft.reduction = Reduction::Sum;
+  grid.push_back(soft);
+  soft.margin = 0.3;
+  soft.reduction = Reduction::MeanNonZero;
   grid.push_back(soft);
   return grid;
 }
@@ -224,16 +231,20 @@ TEMPLATE_TEST_CASE("batch_hard_triplet_loss edge cases", "[batch_hard][edge]", f
     expect_empty(random_embeddings<S>(1, 3, 9103), Eigen::VectorXi::Zero(1));
     expect_empty(RowMatrix<S>(0, 3), Eigen::VectorXi(0));
   }
-  SECTION("coincident embeddings: term = margin (soft: log 2), zero subgradient") {
+  SECTION("coincident embeddings: term = margin (soft: softplus(margin)), zero subgradient") {
     const RowMatrix<S> X = RowMatrix<S>::Constant(6, 3, S(0.5));
     const LossResult<S> r = batch_hard_triplet_loss(X, class_blocks(2, 3));
     CHECK(r.value == S(1));
     CHECK(r.grad[0].isZero(0));
     TripletOptions soft;
-    soft.soft = true;
+    soft.soft = true;  // margin 1: softplus(1)
     const LossResult<S> rs = batch_hard_triplet_loss(X, class_blocks(2, 3), soft);
-    CHECK(double(rs.value) == Approx(std::log(2.0)).epsilon(1e-6));
+    CHECK(double(rs.value) == Approx(std::log1p(std::exp(1.0))).epsilon(1e-6));
     CHECK(rs.grad[0].isZero(0));
+    soft.margin = 0;  // Hermans: log 2
+    const LossResult<S> r0 = batch_hard_triplet_loss(X, class_blocks(2, 3), soft);
+    CHECK(double(r0.value) == Approx(std::log(2.0)).epsilon(1e-6));
+    CHECK(r0.grad[0].isZero(0));
   }
   SECTION("zero vectors under Cosine") {
     RowMatrix<S> X = random_embeddings<S>(8, 3, 9104);
@@ -295,6 +306,7 @@ TEST_CASE("batch_hard_triplet_loss reproduces TFA triplet_hard_loss and PML Batc
     TripletOptions o;
     o.margin = ref.scalar(p + "_margin");
     o.soft = p == "tfa_soft";
+    if (o.soft) o.margin = 0;  // TFA's soft term ignores its margin: softplus(d_ap - d_an)
     const RowMatrix<double> X = ref.matrix(p + "_X");
     const Eigen::VectorXi labels = ref.labels(p + "_labels");
     const LossResult<double> r = p == "tfa_sq" ? batch_hard_triplet_loss<SquaredEuclidean>(X, labels, o)
@@ -313,3 +325,17 @@ TEST_CASE("batch_hard_triplet_loss reproduces TFA triplet_hard_loss and PML Batc
 }
 
 }  // namespace test_batch_hard_triplet_loss
+
+TEST_CASE("batch_hard_triplet_loss soft reproduces pytorch-metric-learning 2.8.1 smooth_loss + BatchHardMiner",
+          "[batch_hard][soft][reference]") {
+  const contrastive_test::SoftTripletWorst worst = contrastive_test::compare_soft_triplets_with_pml(true);
+  for (int code = 0; code < 4; ++code) CHECK(worst.cases[code] > 0);
+}
+
+// Prints the worst relative errors: build/tests/triplet_loss_tests "[.pml_report]" -s
+TEST_CASE("batch_hard_triplet_loss soft: worst relative error against PML", "[.pml_report]") {
+  const contrastive_test::SoftTripletWorst worst = contrastive_test::compare_soft_triplets_with_pml(true);
+  for (int code = 0; code < 4; ++code)
+    std::printf("TripletMarginLoss(smooth_loss=True) + BatchHardMiner %-50s value %.2e grad %.2e (%d cases)\n",
+                contrastive_test::pml_distance_name(code), worst.value[code], worst.grad[code], worst.cases[code]);
+}

@@ -55,7 +55,7 @@ Brute brute_semihard(const RowMatrix<S>& D, const Eigen::VectorXi& labels, const
       const Index chosen = above >= 0 ? above : farthest;
       const double x = double(D(a, p)) - double(D(a, chosen));
       if (!o.soft) b.closest_kink = std::min(b.closest_kink, std::abs(x + o.margin));
-      const double term = o.soft ? std::log1p(std::exp(x)) : std::max(0.0, x + o.margin);
+      const double term = o.soft ? std::log1p(std::exp(x + o.margin)) : std::max(0.0, x + o.margin);  // soft: softplus(x + margin)
       b.terms.push_back(term);
       sum += term;
       ++b.pairs;
@@ -79,8 +79,10 @@ std::vector<TripletOptions> option_grid() {
       o.reduction = r;
       grid.push_back(o);
     }
-  TripletOptions soft;
+  TripletOptions soft;  // softplus(x + margin): the default margin 1, then 0 (Hermans)
   soft.soft = true;
+  grid.push_back(soft);
+  soft.margin = 0;
   grid.push_back(soft);
   return grid;
 }

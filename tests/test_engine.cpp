@@ -848,6 +848,14 @@ BruteResult brute_batch_all(Kind k, const RowMatrix<double>& X, const Eigen::Vec
         if (y(q) == y(a)) continue;
         ++valid;
         const double h = brute_distance(k, X.row(a), X.row(p)) - brute_distance(k, X.row(a), X.row(q)) + o.margin;
+        if (o.soft) {  // softplus(d_ap - d_an + margin), every triplet active
+          const double term = std::log1p(std::exp(h));
+          ++active;
+          sum += term;
+          b.terms(a) += term;
+          add_triplet_gradient(k, X, a, p, q, 1.0 / (1.0 + std::exp(-h)), unscaled);
+          continue;
+        }
         b.closest_kink = std::min(b.closest_kink, std::abs(h));
         if (h <= 0) continue;
         ++active;
@@ -890,9 +898,9 @@ BruteResult brute_batch_hard(Kind k, const RowMatrix<double>& X, const Eigen::Ve
     if (neg.size() > 1) b.closest_kink = std::min(b.closest_kink, neg[1] - neg[0]);
     const double x = dp - dn;
     double term = 0, slope = 0;
-    if (o.soft) {
-      term = std::log1p(std::exp(x));
-      slope = 1.0 / (1.0 + std::exp(-x));
+    if (o.soft) {  // softplus(d_ap - d_an + margin)
+      term = std::log1p(std::exp(x + o.margin));
+      slope = 1.0 / (1.0 + std::exp(-(x + o.margin)));
     } else {
       b.closest_kink = std::min(b.closest_kink, std::abs(x + o.margin));
       term = std::max(0.0, x + o.margin);
@@ -921,11 +929,12 @@ void check_against_brute(Kind kind, const M& metric, bool hard) {
     o.reduction = r;
     grid.push_back(o);
   }
-  if (hard) {
-    TripletOptions soft;
-    soft.soft = true;
-    grid.push_back(soft);
-  }
+  TripletOptions soft;  // softplus(d_ap - d_an + margin), margin 1 (the default)
+  soft.soft = true;
+  grid.push_back(soft);
+  soft.margin = 0;  // the Hermans soft margin
+  soft.reduction = Reduction::MeanNonZero;
+  grid.push_back(soft);
   for (const Index n : {kTile + 1, 3 * kTile + 5}) {
     for (const Layout layout : {Layout::Mod3, Layout::Singleton}) {
       for (const TripletOptions& o : grid) {

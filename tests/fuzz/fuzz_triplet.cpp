@@ -118,7 +118,7 @@ void fuzz(Input& in) {
   }
   const Eigen::VectorXi labels = in.labels(X.rows(), expect);
   if (which == 2) {
-    const TripletOptions o = options(in, expect, false, false, X.rows());
+    const TripletOptions o = options(in, expect, true, false, X.rows());
     check_loss<Scalar>(
         "batch_all_triplet_loss", expect, dom.bounded, shape_x, wrong_shape,
         [&] { return batch_all_triplet_loss<Metric>(X, labels, o); },

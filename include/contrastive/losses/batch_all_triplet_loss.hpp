@@ -2,23 +2,38 @@
 //
 //   valid (a, p, n): y_a = y_p, a != p, y_n != y_a
 //   loss = reduce over valid triplets of [d(a,p) - d(a,n) + margin]+
+//          (options.soft: softplus(d(a,p) - d(a,n) + margin); margin 0 is the
+//          Hermans et al. soft margin)
 //     Reduction::MeanNonZero: divide by the number of triplets with positive loss
 //     Reduction::Mean (default): divide by the number of valid triplets
 //     Reduction::Sum
 //
-// Terms: one per anchor (length N): the summed hinge of the anchor's valid
-// triplets, 0 for an anchor without a positive or a negative. A triplet whose
-// hinge is exactly 0 is inactive (no loss, no gradient, not counted by
-// MeanNonZero). No valid triplet: loss 0, zero gradient. options.soft and
-// options.swap are rejected (invalid_argument): the softplus does not
-// decompose over an anchor's sorted distances.
+// Terms: one per anchor (length N): the summed hinge (softplus) of the
+// anchor's valid triplets, 0 for an anchor without a positive or a negative.
+// A triplet whose hinge is exactly 0 is inactive (no loss, no gradient, not
+// counted by MeanNonZero). A softplus is > 0 for every triplet unless it
+// underflows (d_ap - d_an + margin below about -745 in double, -103 in float),
+// so MeanNonZero with soft is the mean over the valid triplets, as PML's
+// AvgNonZeroReducer on its smooth_loss. No valid triplet: loss 0, zero
+// gradient. options.swap is rejected (invalid_argument).
 // Sample weights: one per row, every triplet taking its anchor's weight.
 //
 // Reproducing other libraries:
 // - pytorch-metric-learning TripletMarginLoss(margin=0.05) without a miner
-//   (all triplets, AvgNonZeroReducer): margin = 0.05, Reduction::MeanNonZero.
-//   Its default LpDistance normalises the embeddings: pass unit rows.
+//   (all triplets, AvgNonZeroReducer): margin = 0.05, Reduction::MeanNonZero;
+//   TripletMarginLoss(margin, smooth_loss=True): the same with soft = true
+//   (tests/test_batch_all_triplet_loss.cpp against
+//   tests/reference/data/pml_soft_triplet.txt, written by PML 2.8.1 itself, for
+//   CosineSimilarity() = Cosine, DotProductSimilarity(normalize_embeddings=False)
+//   = DotProduct, LpDistance(normalize_embeddings=False) = Euclidean, and its
+//   power=2 = SquaredEuclidean). PML's default LpDistance normalises the
+//   embeddings: pass unit rows. PML's softplus (torch's, threshold 20) returns x
+//   itself above 20, where ours adds log1p(e^-x) < 2.1e-9.
 // - TensorFlow Addons / PyTorch have no batch-all loss.
+//
+// Soft: the softplus does not decompose over an anchor's sorted distances, so
+// each anchor's P x N_neg triplets are visited directly: O(N P N_neg) time,
+// O(N) scratch per thread beyond the pairwise workspace, never N^3 memory.
 //
 // Algorithm, O(N^2 log K) beyond the two products, never enumerating
 // triplets: per anchor, sort the smaller side (usually its K-1 positives)
@@ -59,7 +74,7 @@ struct BatchAllTripletLoss {
                      const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
     const char* fn = name;
     require_embeddings<Scalar>(fn, "X", X);
-    require_triplet_options(fn, options, false, false);
+    require_triplet_options(fn, options, true, false);
     metric.check_rows(fn, X);
     Tally<Scalar> tally(fn, "options.reduction", options.reduction, X.rows(), "the rows of X");
 
@@ -70,7 +85,8 @@ struct BatchAllTripletLoss {
     // difference array over it. Per anchor: its summed hinge, valid and active triplets.
     struct Scratch {
       AnchorSides<Scalar> sides;
-      std::vector<Scalar> gap_sums;    // per boundary j: the active elements' distances from the boundary element, summed
+      std::vector<Scalar> gap_sums;    // per boundary j: the active elements' distances from the boundary element,
+                                       // summed (soft: each positive's, then each negative's summed slopes)
       std::vector<Index> activations;  // difference array over the sorted side
     };
     std::vector<Scratch> scratch(anchor_threads(), Scratch{AnchorSides<Scalar>(n), {}, {}});
@@ -93,7 +109,26 @@ struct BatchAllTripletLoss {
         Scalar anchor_sum(0);
         Index active = 0;
         if (dD) activations.assign(std::min(np, nn) + 1, 0);
-        if (np <= nn) {
+        if (options.soft) {
+          // Every triplet of the anchor, directly; dL/dD summed per side.
+          if (dD) gap_sums.assign(np + nn, Scalar(0));
+          for (std::size_t t = 0; t < np; ++t) {
+            for (std::size_t k = 0; k < nn; ++k) {
+              const TripletTerm<Scalar> term = triplet_term<Scalar>(pos[t].distance, neg[k].distance, margin, true);
+              if (!(term.value > Scalar(0))) continue;
+              anchor_sum += term.value;
+              ++active;
+              if (dD) {
+                gap_sums[t] += term.slope;
+                gap_sums[np + k] += term.slope;
+              }
+            }
+          }
+          if (dD) {
+            for (std::size_t t = 0; t < np; ++t) (*dD)(a, pos[t].index) = w * gap_sums[t];
+            for (std::size_t k = 0; k < nn; ++k) (*dD)(a, neg[k].index) = -w * gap_sums[np + k];
+          }
+        } else if (np <= nn) {
           std::sort(pos, pos + np, ranked_less<Scalar>);
           // gap_sums[j] = sum over t >= j of (d_t - d_j) = sum over u > j of (np - u) * (d_u - d_{u-1}).
           gap_sums.assign(np + 1, Scalar(0));

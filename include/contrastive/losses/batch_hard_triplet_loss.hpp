@@ -2,7 +2,7 @@
 // Triplet Loss"): per anchor, its hardest positive and hardest negative.
 //
 //   p*(a) = argmax_{p != a, y_p = y_a} d(a, p)      n*(a) = argmin_{y_n != y_a} d(a, n)
-//   term_a = [d(a, p*) - d(a, n*) + margin]+      (options.soft: softplus(d(a,p*) - d(a,n*)))
+//   term_a = [d(a, p*) - d(a, n*) + margin]+      (options.soft: softplus(d(a,p*) - d(a,n*) + margin))
 //   loss   = reduce over the anchors that have a positive and a negative:
 //            Reduction::Mean (default), Sum or MeanNonZero.
 //
@@ -18,7 +18,7 @@
 // Reproducing other libraries:
 // - TensorFlow Addons tfa.losses.triplet_hard_loss(margin, soft, distance_metric):
 //   Metric = Euclidean ("L2"), SquaredEuclidean ("squared-L2"); same margin and
-//   soft; Reduction::Mean. Identical whenever every anchor of the batch has a
+//   soft, except that TFA's soft ignores its margin: give margin = 0 with soft; Reduction::Mean. Identical whenever every anchor of the batch has a
 //   positive and a negative (e.g. a P x K batch with K >= 2, P >= 2). TFA
 //   averages over all N anchors and, through its masked max/min, gives an
 //   anchor without positives d_ap* = 0 (term [margin - d_an*]+) and an anchor
@@ -26,7 +26,10 @@
 //   we skip both. No option reproduces that; drop such samples from the batch.
 // - pytorch-metric-learning TripletMarginLoss + BatchHardMiner: margin = 0.05,
 //   Reduction::MeanNonZero (AvgNonZeroReducer), smooth_loss = false; the miner
-//   drops anchors without a positive or a negative, as we do. PML's default
+//   drops anchors without a positive or a negative, as we do. smooth_loss =
+//   True with the same margin is soft = true (tests/test_batch_hard_triplet_loss.cpp
+//   against tests/reference/data/pml_soft_triplet.txt, written by PML 2.8.1
+//   itself, for Cosine, DotProduct, Euclidean, SquaredEuclidean). PML's default
 //   LpDistance normalises the embeddings: pass unit rows.
 // - PyTorch has no batch-hard loss.
 //

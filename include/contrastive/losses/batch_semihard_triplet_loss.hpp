@@ -4,7 +4,7 @@
 //   for each (a, p), a != p, y_a = y_p:
 //     n*(a, p) = the negative closest to a with d(a, n) > d(a, p);
 //                if there is none, the negative farthest from a
-//     term(a, p) = [d(a,p) - d(a,n*) + margin]+    (options.soft: softplus(d(a,p) - d(a,n*)))
+//     term(a, p) = [d(a,p) - d(a,n*) + margin]+    (options.soft: softplus(d(a,p) - d(a,n*) + margin))
 //   loss = reduce over the positive pairs: Reduction::Mean (default, TFA divides
 //          by the number of positive pairs), Sum or MeanNonZero.
 //

@@ -1,7 +1,7 @@
 // Triplet margin loss on explicit triplets: row i of A (anchor), P (positive)
 // and N (negative), or index triplets (a, p, n) into one embedding matrix X.
 //
-//   term_i = [d(a_i, p_i) - d(a_i, n_i) + margin]+        (options.soft: softplus(d_ap - d_an))
+//   term_i = [d(a_i, p_i) - d(a_i, n_i) + margin]+        (options.soft: softplus(d_ap - d_an + margin))
 //   swap:    d(a_i, n_i) := min(d(a_i, n_i), d(p_i, n_i)) (ties keep d(a_i, n_i))
 //   loss   = reduce(term), Reduction::Mean (over all triplets), Sum or MeanNonZero
 //

@@ -46,11 +46,13 @@ TripletTerm<Scalar> softplus_term(Scalar x) {
 
 // The hinge is written (d_ap - d_an) + margin everywhere, so the sorted-side
 // searches classify exactly the triplets a direct loop would: a hinge of
-// exactly 0 is inactive and gets no gradient.
+// exactly 0 is inactive and gets no gradient. soft: softplus(d_ap - d_an +
+// margin) (pytorch-metric-learning's smooth_loss; margin 0 is Hermans et al.'s
+// soft margin).
 template <class Scalar>
 TripletTerm<Scalar> triplet_term(Scalar d_ap, Scalar d_an, Scalar margin, bool soft) {
-  if (soft) return softplus_term<Scalar>(d_ap - d_an);
   const Scalar h = d_ap - d_an + margin;
+  if (soft) return softplus_term<Scalar>(h);
   if (h > Scalar(0)) return {h, Scalar(1)};
   return {Scalar(0), Scalar(0)};
 }
