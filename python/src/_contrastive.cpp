@@ -407,6 +407,71 @@ PYBIND11_MODULE(_contrastive, m) {
       },
       arg("X"), arg("a1"), arg("p"), arg("a2"), arg("n"), arg("m"), arg("gamma"), arg("need_grad") = true);
 
+  // ---- lifted structure, NCA, N-pair: labels only (no mined form) ----
+  const auto lifted_options = [](double neg_margin, double pos_margin) {
+    ct::LiftedStructureOptions o;
+    o.neg_margin = neg_margin;
+    o.pos_margin = pos_margin;
+    return o;
+  };
+  m.def(
+      "lifted_structure_loss",
+      [lifted_options](const py::array& X, const py::array& labels, const std::string& metric, double neg_margin,
+                       double pos_margin, bool need_grad) {
+        const ct::LabelVector y = integers("lifted_structure_loss", "labels", labels);
+        const ct::AnyMetric mt = metric_of(metric);
+        const ct::LiftedStructureOptions o = lifted_options(neg_margin, pos_margin);
+        return with_matrix("lifted_structure_loss", X, [&](const auto& x) {
+          return value_and_grad(x, need_grad,
+                                [&](const auto&... out) { return ct::lifted_structure_loss(x, y, mt, o, out...); });
+        });
+      },
+      arg("X"), arg("labels"), arg("metric"), arg("neg_margin"), arg("pos_margin"), arg("need_grad") = true,
+      "PML LiftedStructureLoss: mean over the ordered positive pairs; margins in PML's units of the distance.");
+  m.def(
+      "generalized_lifted_structure_loss",
+      [lifted_options](const py::array& X, const py::array& labels, const std::string& metric, double neg_margin,
+                       double pos_margin, bool need_grad) {
+        const ct::LabelVector y = integers("generalized_lifted_structure_loss", "labels", labels);
+        const ct::AnyMetric mt = metric_of(metric);
+        const ct::LiftedStructureOptions o = lifted_options(neg_margin, pos_margin);
+        return with_matrix("generalized_lifted_structure_loss", X, [&](const auto& x) {
+          return value_and_grad(x, need_grad, [&](const auto&... out) {
+            return ct::generalized_lifted_structure_loss(x, y, mt, o, out...);
+          });
+        });
+      },
+      arg("X"), arg("labels"), arg("metric"), arg("neg_margin"), arg("pos_margin"), arg("need_grad") = true,
+      "PML GeneralizedLiftedStructureLoss: mean over all rows; margins in PML's units of the distance.");
+  m.def(
+      "nca_loss",
+      [](const py::array& X, const py::array& labels, const std::string& metric, double softmax_scale,
+         bool need_grad) {
+        const ct::LabelVector y = integers("nca_loss", "labels", labels);
+        const ct::AnyMetric mt = metric_of(metric);
+        ct::NCAOptions o;
+        o.softmax_scale = softmax_scale;
+        return with_matrix("nca_loss", X, [&](const auto& x) {
+          return value_and_grad(x, need_grad,
+                                [&](const auto&... out) { return ct::nca_loss(x, y, mt, o, out...); });
+        });
+      },
+      arg("X"), arg("labels"), arg("metric"), arg("softmax_scale"), arg("need_grad") = true,
+      "PML NCALoss: mean over the rows with a same-class neighbour.");
+  m.def(
+      "npairs_loss",
+      [](const py::array& X, const py::array& labels, const std::string& metric, bool need_grad) {
+        const ct::LabelVector y = integers("npairs_loss", "labels", labels);
+        const ct::AnyMetric mt = metric_of(metric);
+        return with_matrix("npairs_loss", X, [&](const auto& x) {
+          return value_and_grad(x, need_grad, [&](const auto&... out) {
+            return ct::npairs_loss(x, y, mt, ct::NPairsOptions{}, out...);
+          });
+        });
+      },
+      arg("X"), arg("labels"), arg("metric"), arg("need_grad") = true,
+      "PML NPairsLoss: one pair per class (its two lowest rows), mean over the pairs.");
+
   // ---- miners: int64 index arrays, PML's tuples ----
   m.def(
       "mine_triplets",
@@ -441,6 +506,33 @@ PYBIND11_MODULE(_contrastive, m) {
         });
       },
       arg("X"), arg("labels"), arg("metric"), "PML BatchHardMiner: (anchors, positives, negatives).");
+  m.def(
+      "mine_easy_hard",
+      [](const py::array& X, const py::array& labels, const std::string& metric, const std::string& pos_strategy,
+         const std::string& neg_strategy, double positive_min, double positive_max, double negative_min,
+         double negative_max) {
+        const auto strategy = [](const char* name, const std::string& s) {
+          if (s == "easy") return ct::MiningStrategy::Easy;
+          if (s == "semihard") return ct::MiningStrategy::SemiHard;
+          if (s == "hard") return ct::MiningStrategy::Hard;
+          fail("mine_easy_hard", std::string("argument '") + name + "' is \"" + s +
+                                     "\"; expected easy, semihard or hard");
+        };
+        ct::EasyHardOptions o;
+        o.positive = strategy("pos_strategy", pos_strategy);
+        o.negative = strategy("neg_strategy", neg_strategy);
+        o.positive_min = positive_min;
+        o.positive_max = positive_max;
+        o.negative_min = negative_min;
+        o.negative_max = negative_max;
+        return mine("mine_easy_hard", X, labels, metric, [&](auto metric_value, const auto& x, const auto& y) {
+          return ct::mine_easy_hard<decltype(metric_value)>(x, y, o);
+        });
+      },
+      arg("X"), arg("labels"), arg("metric"), arg("pos_strategy"), arg("neg_strategy"), arg("positive_min"),
+      arg("positive_max"), arg("negative_min"), arg("negative_max"),
+      "PML BatchEasyHardMiner (no \"all\"), allowed ranges on the library's distance (inclusive): "
+      "(anchors, positives, negatives).");
   m.def(
       "mine_pairs",
       [](const py::array& X, const py::array& labels, const std::string& metric, double pos_margin,

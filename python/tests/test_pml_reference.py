@@ -108,7 +108,8 @@ class PmlReference(unittest.TestCase):
         for miner, loss in ((miners.TripletMarginMiner(), losses.TripletMarginLoss()),
                             (miners.MultiSimilarityMiner(), losses.MultiSimilarityLoss()),
                             (miners.PairMarginMiner(), losses.ContrastiveLoss()),
-                            (miners.BatchHardMiner(), losses.CircleLoss())):
+                            (miners.BatchHardMiner(), losses.CircleLoss()),
+                            (miners.BatchEasyHardMiner(), losses.TripletMarginLoss())):
             value = loss(x, y, miner(x, y))
             value.backward()
             self.assertTrue(torch.isfinite(value))
@@ -141,6 +142,14 @@ class PmlReference(unittest.TestCase):
             (lambda: losses.TripletMarginLoss(distance=distances.LpDistance(p=1)), "distance"),
             (lambda: losses.TripletMarginLoss(reducer=object()), "reducer"),
             (lambda: miners.TripletMarginMiner(type_of_triplets="semi"), "type_of_triplets"),
+            (lambda: losses.NCALoss(reducer=object()), "reducer"),
+            (lambda: losses.LiftedStructureLoss(distance=distances.LpDistance(power=3)), "distance"),
+            (lambda: miners.BatchEasyHardMiner(pos_strategy="all"), "pos_strategy"),
+            (lambda: miners.BatchEasyHardMiner(neg_strategy="all"), "neg_strategy"),
+            (lambda: miners.BatchEasyHardMiner(neg_strategy="medium"), "neg_strategy"),
+            (lambda: miners.BatchEasyHardMiner(pos_strategy="semihard"), "pos_strategy"),
+            (lambda: miners.BatchEasyHardMiner(allowed_pos_range=(0.5,)), "allowed_pos_range"),
+            (lambda: miners.BatchEasyHardMiner(allowed_neg_range=(0.9, 0.1)), "allowed_neg_range"),
         ]
         for make, name in bad:
             with self.assertRaises(ValueError) as ctx:
@@ -151,6 +160,14 @@ class PmlReference(unittest.TestCase):
         with self.assertRaises(ValueError) as ctx:
             losses.NTXentLoss()(x, y, indices_tuple=miners.BatchHardMiner()(x, y))
         self.assertIn("'indices_tuple'", str(ctx.exception))
+        for loss in (losses.LiftedStructureLoss(), losses.GeneralizedLiftedStructureLoss(), losses.NCALoss(),
+                     losses.NPairsLoss()):
+            with self.assertRaises(ValueError) as ctx:
+                loss(x, y, indices_tuple=miners.BatchEasyHardMiner()(x, y))
+            self.assertIn("'indices_tuple'", str(ctx.exception))
+            with self.assertRaises(ValueError) as ctx:
+                loss(x, y, ref_emb=x)
+            self.assertIn("'ref_emb'", str(ctx.exception))
         with self.assertRaises(ValueError) as ctx:
             losses.SupConLoss()(x, y[:5])  # the library's own check, as ValueError
         self.assertIn("labels", str(ctx.exception))

@@ -76,6 +76,34 @@ LOSS_CASES = [
     ("CircleLoss", {}, None, ("MultiSimilarityMiner", {"epsilon": 0.2}, None), 2),
 ]
 
+# The lifted structure, NCA and N-pair losses and BatchEasyHardMiner, on their own inputs (a separate
+# generator: the cases above keep their inputs): 3 = P x K, 4 = random labels, 5 = skewed with singletons.
+_GEN = torch.Generator().manual_seed(20261202)
+X3 = torch.randn(15, 5, dtype=torch.float64, generator=_GEN) * 0.7
+LABELS3 = torch.tensor([0, 1, 2, 3, 4] * 3)
+X4 = torch.randn(14, 5, dtype=torch.float64, generator=_GEN) * 0.7
+LABELS4 = torch.randint(0, 4, (14,), generator=_GEN)
+X5 = torch.randn(14, 5, dtype=torch.float64, generator=_GEN) * 0.7
+LABELS5 = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 4, 5])  # 3, 4, 5 are singletons
+
+LP_SQ_RAW = ["LpDistance", {"normalize_embeddings": False, "power": 2}]
+DOT_RAW = ["DotProductSimilarity", {"normalize_embeddings": False}]
+ALL_DISTANCES = [None, LP, LP_RAW, LP_SQ, LP_SQ_RAW, COS, DOT, DOT_RAW]
+
+NEW_LOSS_KWARGS = [
+    ("LiftedStructureLoss", {}),
+    ("LiftedStructureLoss", {"neg_margin": 0.6, "pos_margin": 0.2}),
+    ("GeneralizedLiftedStructureLoss", {}),
+    ("GeneralizedLiftedStructureLoss", {"neg_margin": 0.6, "pos_margin": 0.2}),
+    ("NCALoss", {}),
+    ("NCALoss", {"softmax_scale": 3.0}),
+    ("NPairsLoss", {}),
+]
+LOSS_CASES += [
+    (name, kwargs, dist, None, which)
+    for name, kwargs in NEW_LOSS_KWARGS for dist in ALL_DISTANCES for which in (3, 4, 5)
+]
+
 MINER_CASES = [
     ("TripletMarginMiner", {"margin": 0.2, "type_of_triplets": t}, d, which)
     for t in ("all", "hard", "semihard", "easy") for d, which in ((None, 1), (COS, 2))
@@ -87,10 +115,25 @@ MINER_CASES = [
     ("MultiSimilarityMiner", {}, None, 1),
     ("MultiSimilarityMiner", {"epsilon": 0.3}, LP, 2),
 ]
+MINER_CASES += [
+    ("BatchEasyHardMiner", {"pos_strategy": ps, "neg_strategy": ns}, d, which)
+    for ps, ns in (("easy", "semihard"), ("hard", "hard"), ("easy", "easy"), ("hard", "easy"),
+                   ("easy", "hard"), ("semihard", "hard"), ("semihard", "easy"), ("hard", "semihard"))
+    for d in (None, LP_RAW, COS, DOT_RAW) for which in (3, 4, 5)
+] + [
+    ("BatchEasyHardMiner", {"pos_strategy": "hard", "neg_strategy": "hard", "allowed_pos_range": [0.2, 0.9],
+                            "allowed_neg_range": [0.5, 1.4]}, None, which) for which in (3, 4, 5)
+] + [
+    ("BatchEasyHardMiner", {"allowed_pos_range": [0.0, 0.8], "allowed_neg_range": [-0.5, 0.6]}, COS, which)
+    for which in (3, 4, 5)
+] + [
+    ("BatchEasyHardMiner", {"pos_strategy": "semihard", "neg_strategy": "easy",
+                            "allowed_neg_range": [-1.0, 0.5]}, DOT_RAW, which) for which in (3, 4, 5)
+]
 
 
 def inputs(which):
-    return (X, LABELS) if which == 1 else (X2, LABELS2)
+    return {1: (X, LABELS), 2: (X2, LABELS2), 3: (X3, LABELS3), 4: (X4, LABELS4), 5: (X5, LABELS5)}[which]
 
 
 def tolist(t):

@@ -5,6 +5,8 @@ forward(embeddings, labels=None, indices_tuple=None). The default reducer is
 each loss's PML default; `reducer`, `embedding_regularizer`, `ref_emb` and
 `ref_labels` are not supported and raise ValueError when given.
 """
+import functools
+
 import torch
 
 from .. import _contrastive as _lib
@@ -239,5 +241,63 @@ class CircleLoss(_Loss):
         return run(lambda g: _two(_lib.circle_loss_pairs(x, a1, p, a2, n, self.m, self.gamma, g)), embeddings)
 
 
+class LiftedStructureLoss(_Loss):
+    """PML LiftedStructureLoss, MeanReducer over the ordered positive pairs; labels only. The margins
+    are PML's, in its distance's units (similarities for CosineSimilarity / DotProductSimilarity)."""
+
+    def __init__(self, neg_margin=1, pos_margin=0, **kwargs):
+        super().__init__(**kwargs)
+        self.neg_margin, self.pos_margin = neg_margin, pos_margin
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.lifted_structure_loss(x, y, self.metric, self.neg_margin,
+                                                             self.pos_margin, g)), embeddings)
+
+
+class GeneralizedLiftedStructureLoss(_Loss):
+    """PML GeneralizedLiftedStructureLoss, MeanReducer over all rows; labels only. Margins as
+    LiftedStructureLoss."""
+
+    def __init__(self, neg_margin=1, pos_margin=0, **kwargs):
+        super().__init__(**kwargs)
+        self.neg_margin, self.pos_margin = neg_margin, pos_margin
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.generalized_lifted_structure_loss(x, y, self.metric, self.neg_margin,
+                                                                         self.pos_margin, g)), embeddings)
+
+
+class NCALoss(_Loss):
+    """PML NCALoss (default distance LpDistance(power=2)), MeanReducer over the rows with a
+    same-class neighbour; labels only (PML's miner weights are not supported)."""
+
+    default_distance = functools.partial(_distances.LpDistance, power=2)
+
+    def __init__(self, softmax_scale=1, **kwargs):
+        super().__init__(**kwargs)
+        self.softmax_scale = softmax_scale
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.nca_loss(x, y, self.metric, self.softmax_scale, g)), embeddings)
+
+
+class NPairsLoss(_Loss):
+    """PML NPairsLoss (default distance DotProductSimilarity()): one pair per class with two or more
+    rows (its two lowest row indices), MeanReducer; labels only."""
+    default_distance = _distances.DotProductSimilarity
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.npairs_loss(x, y, self.metric, g)), embeddings)
+
+
 __all__ = ["TripletMarginLoss", "ContrastiveLoss", "MarginLoss", "NTXentLoss", "SupConLoss",
-           "MultiSimilarityLoss", "CircleLoss"]
+           "MultiSimilarityLoss", "CircleLoss", "LiftedStructureLoss", "GeneralizedLiftedStructureLoss",
+           "NCALoss", "NPairsLoss"]

@@ -73,4 +73,44 @@ class MultiSimilarityMiner(_Miner):
         return _lib.mine_multi_similarity(x, y, self.metric, self.epsilon)
 
 
-__all__ = ["TripletMarginMiner", "BatchHardMiner", "PairMarginMiner", "MultiSimilarityMiner"]
+class BatchEasyHardMiner(_Miner):
+    """PML BatchEasyHardMiner for the strategies easy, semihard, hard (not "all"): one triplet per
+    anchor, returned as PML does, (a, p, a, n). allowed_pos_range / allowed_neg_range: (min, max),
+    inclusive, in the distance's units (similarities for CosineSimilarity / DotProductSimilarity)."""
+
+    def __init__(self, pos_strategy="easy", neg_strategy="semihard", allowed_pos_range=None,
+                 allowed_neg_range=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("pos_strategy", pos_strategy), ("neg_strategy", neg_strategy)):
+            if value == "all":
+                raise ValueError(f"BatchEasyHardMiner: argument '{name}' = \"all\" is not supported by "
+                                 "contrastive.torch (only easy, semihard, hard)")
+            if value not in ("easy", "semihard", "hard"):
+                raise ValueError(f"BatchEasyHardMiner: argument '{name}' must be easy, semihard or hard")
+        if pos_strategy == neg_strategy == "semihard":
+            raise ValueError("BatchEasyHardMiner: arguments 'pos_strategy' and 'neg_strategy' cannot both be "
+                             "\"semihard\" (as PML)")
+        self.pos_strategy, self.neg_strategy = pos_strategy, neg_strategy
+        self.allowed_pos_range, self.allowed_neg_range = allowed_pos_range, allowed_neg_range
+        self._ranges = (self._library_range("allowed_pos_range", allowed_pos_range)
+                        + self._library_range("allowed_neg_range", allowed_neg_range))
+
+    def _library_range(self, name, value):
+        if value is None:
+            return (-float("inf"), float("inf"))
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"BatchEasyHardMiner: argument '{name}' must be None or (min, max)") from None
+        if not lo <= hi:
+            raise ValueError(f"BatchEasyHardMiner: argument '{name}' must have min <= max, got ({lo}, {hi})")
+        a, b = _distances.to_library_margin(self.metric, lo), _distances.to_library_margin(self.metric, hi)
+        return (min(a, b), max(a, b))  # a similarity's range reverses as the library's distance
+
+    def _mine(self, x, y):
+        a, p, n = _lib.mine_easy_hard(x, y, self.metric, self.pos_strategy, self.neg_strategy, *self._ranges)
+        return a, p, a.copy(), n
+
+
+__all__ = ["TripletMarginMiner", "BatchHardMiner", "PairMarginMiner", "MultiSimilarityMiner",
+           "BatchEasyHardMiner"]
