@@ -135,7 +135,6 @@ class PmlReference(unittest.TestCase):
         bad = [
             (lambda: losses.TripletMarginLoss(swap=True), "swap"),
             (lambda: losses.TripletMarginLoss(triplets_per_anchor=10), "triplets_per_anchor"),
-            (lambda: losses.TripletMarginLoss(smooth_loss=True), "margin"),
             (lambda: losses.CircleLoss(distance=distances.LpDistance()), "distance"),
             (lambda: losses.MarginLoss(distance=distances.CosineSimilarity()), "distance"),
             (lambda: losses.ContrastiveLoss(distance=distances.CosineSimilarity()), "pos_margin"),

@@ -104,6 +104,16 @@ LOSS_CASES += [
     for name, kwargs in NEW_LOSS_KWARGS for dist in ALL_DISTANCES for which in (3, 4, 5)
 ]
 
+# TripletMarginLoss(smooth_loss=True) with a margin: softplus(d_ap - d_an + margin), on all triplets
+# and on a miner's (on the second generator's inputs, after the cases above).
+LOSS_CASES += [
+    ("TripletMarginLoss", {"margin": m, "smooth_loss": True}, dist, None, which)
+    for m in (0.05, 0.4) for dist in (None, COS, LP_RAW) for which in (3, 5)
+] + [
+    ("TripletMarginLoss", {"margin": 0.2, "smooth_loss": True}, None,
+     ("TripletMarginMiner", {"margin": 0.2, "type_of_triplets": "semihard"}, None), which) for which in (3, 4)
+]
+
 MINER_CASES = [
     ("TripletMarginMiner", {"margin": 0.2, "type_of_triplets": t}, d, which)
     for t in ("all", "hard", "semihard", "easy") for d, which in ((None, 1), (COS, 2))

@@ -48,9 +48,10 @@
 //          LpDistance(normalize_embeddings=False, power=2)       SquaredEuclidean
 //          CosineSimilarity()                                     Cosine (gradient w.r.t. the raw rows)
 //          DotProductSimilarity(normalize_embeddings=False)       DotProduct
-// PML's default distance, LpDistance(), normalises the rows: pass unit rows to
-// Euclidean (the gradient is then with respect to the rows passed); this branch
-// has no Normalized<Metric> wrapper.
+// PML's default distance, LpDistance(), normalises the rows: the metric
+// normalized(Euclidean{}) reproduces it, gradient through the normalisation
+// included (or pass unit rows to Euclidean: the gradient is then with respect
+// to the rows passed).
 //
 // Bad input: a non-finite neg_margin or pos_margin (any finite value is
 // meaningful: under a similarity they are similarities, which may be < 0):

@@ -31,8 +31,8 @@
 //   NCALoss(softmax_scale=s)  (PML's default LpDistance(power=2), normalising)         Cosine, {2 s}
 // The last holds because |u - v|^2 = 2 (1 - cos) on unit rows: the gradient is
 // then with respect to the raw rows, through the normalisation, as PML's.
-// (This branch has no Normalized<Metric> wrapper; SquaredEuclidean on unit
-// rows gives the same value with the gradient w.r.t. the rows passed.)
+// normalized(SquaredEuclidean{}) is the same loss at scale s, also through the
+// normalisation.
 //
 // Bad input: softmax_scale <= 0 or non-finite: std::invalid_argument naming
 // options.softmax_scale.

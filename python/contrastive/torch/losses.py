@@ -87,7 +87,8 @@ def _two(result):
 
 
 class TripletMarginLoss(_Loss):
-    """PML TripletMarginLoss: [d_ap - d_an + margin]+ over all triplets (or the given ones), AvgNonZeroReducer."""
+    """PML TripletMarginLoss: [d_ap - d_an + margin]+ over all triplets (or the given ones), AvgNonZeroReducer;
+    smooth_loss=True: softplus(d_ap - d_an + margin)."""
 
     def __init__(self, margin=0.05, swap=False, smooth_loss=False, triplets_per_anchor="all", **kwargs):
         super().__init__(**kwargs)
@@ -97,9 +98,6 @@ class TripletMarginLoss(_Loss):
         if triplets_per_anchor != "all":
             raise ValueError("TripletMarginLoss: argument 'triplets_per_anchor' must be \"all\" (PML samples "
                              "the others at random)")
-        if smooth_loss and margin != 0:
-            raise ValueError("TripletMarginLoss: smooth_loss=True needs argument 'margin' = 0 (the library's "
-                             "soft triplet is softplus(d_ap - d_an), without a margin)")
         self.margin = margin
         self.swap = swap
         self.smooth_loss = smooth_loss
