@@ -152,6 +152,14 @@ TEST_CASE("libtorch: every loss equals the direct library call, bit for bit", "[
     check_equal(run({X}, [&](const auto& in) { return ct::nca_loss(in[0], y, contrastive::Cosine{}); }),
                 contrastive::nca_loss(x, labels, contrastive::Cosine{}), 1);
   }
+  SECTION("tuplet margin, angular and VICReg") {
+    check_equal(run({X}, [&](const auto& in) { return ct::tuplet_margin_loss(in[0], y); }),
+                contrastive::tuplet_margin_loss(x, labels), 1);
+    check_equal(run({X}, [&](const auto& in) { return ct::angular_loss(in[0], y); }),
+                contrastive::angular_loss(x, labels), 1);
+    check_equal(run({X, X2}, [&](const auto& in) { return ct::vicreg_loss(in[0], in[1]); }),
+                contrastive::vicreg_loss(x, x2), 2);
+  }
   SECTION("margin_loss without a beta tensor: beta from the options") {
     contrastive::MarginOptions options;
     options.beta = 2.0;

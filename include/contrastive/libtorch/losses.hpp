@@ -24,6 +24,7 @@
 #include "contrastive/libtorch/tensors.hpp"
 #include "contrastive/losses/batch_all_triplet_loss.hpp"
 #include "contrastive/losses/batch_hard_triplet_loss.hpp"
+#include "contrastive/losses/angular_loss.hpp"
 #include "contrastive/losses/batch_semihard_triplet_loss.hpp"
 #include "contrastive/losses/circle_loss.hpp"
 #include "contrastive/losses/contrastive_loss.hpp"
@@ -37,6 +38,8 @@
 #include "contrastive/losses/similarity_regression_loss.hpp"
 #include "contrastive/losses/supcon_loss.hpp"
 #include "contrastive/losses/triplet_margin_loss.hpp"
+#include "contrastive/losses/tuplet_margin_loss.hpp"
+#include "contrastive/losses/vicreg_loss.hpp"
 #include "contrastive/metrics/cosine.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 #include "contrastive/metrics/squared_euclidean.hpp"
@@ -328,6 +331,29 @@ template <class Metric = Cosine, class... Tail>
 torch::Tensor npairs_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
   return detail::labelled(
       "npairs_loss", X, labels, [](const auto&... a) { return contrastive::npairs_loss<Metric>(a...); }, tail...);
+}
+
+// ---- tuplet margin, angular, VICReg (losses/tuplet_margin_loss.hpp, angular_loss.hpp, vicreg_loss.hpp) ----
+// tuplet_margin_loss(X, labels, [Cosine], [TupletMarginOptions]).
+template <class Metric = Cosine, class... Tail>
+torch::Tensor tuplet_margin_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "tuplet_margin_loss", X, labels, [](const auto&... a) { return contrastive::tuplet_margin_loss<Metric>(a...); },
+      tail...);
+}
+// angular_loss(X, labels, [Euclidean], [AngularOptions]).
+template <class Metric = Euclidean, class... Tail>
+torch::Tensor angular_loss(const torch::Tensor& X, const torch::Tensor& labels, const Tail&... tail) {
+  return detail::labelled(
+      "angular_loss", X, labels, [](const auto&... a) { return contrastive::angular_loss<Metric>(a...); }, tail...);
+}
+// vicreg_loss(Z, Z2, [SquaredEuclidean], [VICRegOptions]): two views, both receive gradients.
+template <class Metric = SquaredEuclidean, class... Tail>
+torch::Tensor vicreg_loss(const torch::Tensor& Z, const torch::Tensor& Z2, const Tail&... tail) {
+  detail::TensorInputs inputs("vicreg_loss", {{"Z", Z}, {"Z2", Z2}});
+  return detail::run_loss(
+      std::move(inputs),
+      [](const auto& in, const auto&... t) { return contrastive::vicreg_loss<Metric>(in[0], in[1], t...); }, tail...);
 }
 
 }  // namespace libtorch
