@@ -472,6 +472,79 @@ PYBIND11_MODULE(_contrastive, m) {
       arg("X"), arg("labels"), arg("metric"), arg("need_grad") = true,
       "PML NPairsLoss: one pair per class (its two lowest rows), mean over the pairs.");
 
+  // ---- tuplet margin, angular: labels only, their one metric each; VICReg: two views ----
+  m.def(
+      "tuplet_margin_loss",
+      [](const py::array& X, const py::array& labels, double margin, double scale, bool need_grad) {
+        const ct::LabelVector y = integers("tuplet_margin_loss", "labels", labels);
+        ct::TupletMarginOptions o;
+        o.margin = margin;
+        o.scale = scale;
+        return with_matrix("tuplet_margin_loss", X, [&](const auto& x) {
+          return value_and_grad(x, need_grad, [&](const auto&... out) {
+            return ct::tuplet_margin_loss(x, y, ct::Cosine{}, o, out...);
+          });
+        });
+      },
+      arg("X"), arg("labels"), arg("margin"), arg("scale"), arg("need_grad") = true,
+      "PML TupletMarginLoss (CosineSimilarity; margin in degrees): mean over the ordered positive pairs.");
+  m.def(
+      "angular_loss",
+      [](const py::array& X, const py::array& labels, double alpha, bool need_grad) {
+        const ct::LabelVector y = integers("angular_loss", "labels", labels);
+        ct::AngularOptions o;
+        o.alpha = alpha;
+        return with_matrix("angular_loss", X, [&](const auto& x) {
+          return value_and_grad(x, need_grad, [&](const auto&... out) {
+            return ct::angular_loss(x, y, ct::Euclidean{}, o, out...);
+          });
+        });
+      },
+      arg("X"), arg("labels"), arg("alpha"), arg("need_grad") = true,
+      "PML AngularLoss (alpha in degrees; anchors and positives normalised, negatives raw): mean over the "
+      "ordered positive pairs.");
+  m.def(
+      "vicreg_loss",
+      [](const py::array& Z, const py::array& Z2, double invariance_lambda, double variance_mu, double covariance_v,
+         double eps, bool need_grad) {
+        const char* fn = "vicreg_loss";
+        if (!Z2.dtype().is(Z.dtype())) {
+          fail(fn, "arguments 'Z' and 'Z2' must have one dtype, got " + std::string(py::str(Z.dtype())) + " and " +
+                       std::string(py::str(Z2.dtype())));
+        }
+        if (Z2.ndim() != 2) fail(fn, "argument 'Z2' must be 2-D (N x D), got " + std::to_string(Z2.ndim()) + "-D");
+        ct::VICRegOptions o;
+        o.invariance_lambda = invariance_lambda;
+        o.variance_mu = variance_mu;
+        o.covariance_v = covariance_v;
+        o.eps = eps;
+        return with_matrix(fn, Z, [&](const auto& a) -> py::object {
+          using S = typename std::decay_t<decltype(a)>::Scalar;
+          const Array<S> b_arr = Array<S>::ensure(Z2);
+          const Eigen::Map<const ct::RowMatrix<S>> b(b_arr.data(), b_arr.shape(0), b_arr.shape(1));
+          if (!need_grad) {
+            S value;
+            {
+              py::gil_scoped_release release;
+              value = ct::vicreg_loss(a, b, o, ct::value_only);
+            }
+            return py::make_tuple(static_cast<double>(value), py::none(), py::none());
+          }
+          Array<S> ga({a.rows(), a.cols()}), gb({b.rows(), b.cols()});
+          Eigen::Map<ct::RowMatrix<S>> da(ga.mutable_data(), a.rows(), a.cols());
+          Eigen::Map<ct::RowMatrix<S>> db(gb.mutable_data(), b.rows(), b.cols());
+          S value;
+          {
+            py::gil_scoped_release release;
+            value = ct::vicreg_loss(a, b, o, da, db);
+          }
+          return py::make_tuple(static_cast<double>(value), std::move(ga), std::move(gb));
+        });
+      },
+      arg("Z"), arg("Z2"), arg("invariance_lambda"), arg("variance_mu"), arg("covariance_v"), arg("eps"),
+      arg("need_grad") = true,
+      "PML VICRegLoss(embeddings, ref_emb=Z2): returns (value, dL/dZ, dL/dZ2) or (value, None, None).");
+
   // ---- miners: int64 index arrays, PML's tuples ----
   m.def(
       "mine_triplets",

@@ -48,6 +48,11 @@ def run_loss(case, dtype):
     if case["kwargs"].get("learn_beta") and dtype == torch.float64:
         loss_fn.beta = torch.nn.Parameter(loss_fn.beta.detach().double())  # as the generator did to PML's
     x = torch.tensor(case["X"], dtype=dtype, requires_grad=True)
+    if case["loss"] == "VICRegLoss":  # two views: (embeddings, ref_emb), dL/dref_emb in place of dL/dbeta
+        ref = None if case["ref_emb"] is None else torch.tensor(case["ref_emb"], dtype=dtype, requires_grad=True)
+        value = loss_fn(x, ref_emb=ref)
+        value.backward()
+        return loss_fn, x, value, None if ref is None else ref.grad
     y = torch.tensor(case["labels"])
     indices = None
     if case["indices_tuple"] is not None:
@@ -58,6 +63,11 @@ def run_loss(case, dtype):
     return loss_fn, x, value, beta_grad
 
 
+def second_grad(case):
+    """The reference for run_loss's last result: dL/dbeta, or VICReg's dL/dref_emb."""
+    return case["ref_grad"] if case["loss"] == "VICRegLoss" else case.get("beta_grad")
+
+
 class PmlReference(unittest.TestCase):
     def test_losses_float64(self):
         for k, case in enumerate(DATA["losses"]):
@@ -65,8 +75,9 @@ class PmlReference(unittest.TestCase):
                 _, x, value, beta_grad = run_loss(case, torch.float64)
                 self.assertEqual(value.dtype, torch.float64)
                 errors = [relative(value.item(), case["value"]), relative(x.grad, case["grad"])]
+                self.assertEqual(beta_grad is None, second_grad(case) is None)
                 if beta_grad is not None:
-                    errors.append(relative(beta_grad, case["beta_grad"]))
+                    errors.append(relative(beta_grad, second_grad(case)))
                 WORST[case["loss"]] = max(WORST.get(case["loss"], 0.0), *errors)
                 self.assertLessEqual(max(errors), 1e-9, errors)
 
@@ -78,8 +89,9 @@ class PmlReference(unittest.TestCase):
                 self.assertEqual(x.grad.dtype, torch.float32)
                 self.assertLessEqual(relative(value.item(), case["value"]), 1e-4)
                 self.assertLessEqual(relative(x.grad, case["grad"]), 1e-4)
+                self.assertEqual(beta_grad is None, second_grad(case) is None)
                 if beta_grad is not None:
-                    self.assertLessEqual(relative(beta_grad, case["beta_grad"]), 1e-4)
+                    self.assertLessEqual(relative(beta_grad, second_grad(case)), 1e-4)
 
     def test_miners(self):
         for k, case in enumerate(DATA["miners"]):
@@ -131,6 +143,21 @@ class PmlReference(unittest.TestCase):
         loss_fn(xt, y).backward()
         self.assertLessEqual(relative(xt.grad, case["grad"]), 1e-9)
 
+    def test_vicreg_views_no_grad_and_one_view_grad(self):
+        case = next(c for c in DATA["losses"] if c["loss"] == "VICRegLoss" and c["ref_emb"] is not None)
+        loss_fn = build(losses, case["loss"], case["kwargs"], None)
+        a = torch.tensor(case["X"], dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(case["ref_emb"], dtype=torch.float64, requires_grad=True)
+        with torch.no_grad():
+            v = loss_fn(a, ref_emb=b)
+        self.assertFalse(v.requires_grad)
+        self.assertLessEqual(relative(v.item(), case["value"]), 1e-9)
+        # Only ref_emb requiring grad: it gets PML's dL/dref_emb, the embeddings nothing.
+        a.requires_grad_(False)
+        (2.0 * loss_fn(a, ref_emb=b)).backward()
+        self.assertIsNone(a.grad)
+        self.assertLessEqual(relative(b.grad, 2.0 * torch.tensor(case["ref_grad"], dtype=torch.float64)), 1e-9)
+
     def test_errors_name_the_argument(self):
         bad = [
             (lambda: losses.TripletMarginLoss(swap=True), "swap"),
@@ -149,6 +176,22 @@ class PmlReference(unittest.TestCase):
             (lambda: miners.BatchEasyHardMiner(pos_strategy="semihard"), "pos_strategy"),
             (lambda: miners.BatchEasyHardMiner(allowed_pos_range=(0.5,)), "allowed_pos_range"),
             (lambda: miners.BatchEasyHardMiner(allowed_neg_range=(0.9, 0.1)), "allowed_neg_range"),
+            (lambda: losses.TupletMarginLoss(distance=distances.DotProductSimilarity()), "distance"),
+            (lambda: losses.TupletMarginLoss(distance=distances.LpDistance()), "distance"),
+            (lambda: losses.TupletMarginLoss(margin=90), "margin"),
+            (lambda: losses.TupletMarginLoss(margin=0), "margin"),
+            (lambda: losses.TupletMarginLoss(scale=0), "scale"),
+            (lambda: losses.TupletMarginLoss(reducer=object()), "reducer"),
+            (lambda: losses.AngularLoss(distance=distances.LpDistance(normalize_embeddings=False)), "distance"),
+            (lambda: losses.AngularLoss(distance=distances.LpDistance(power=2)), "distance"),
+            (lambda: losses.AngularLoss(distance=distances.CosineSimilarity()), "distance"),
+            (lambda: losses.AngularLoss(alpha=95), "alpha"),
+            (lambda: losses.AngularLoss(embedding_regularizer=object()), "embedding_regularizer"),
+            (lambda: losses.VICRegLoss(distance=distances.LpDistance()), "distance"),
+            (lambda: losses.VICRegLoss(reducer=object()), "reducer"),
+            (lambda: losses.VICRegLoss(embedding_regularizer=object()), "embedding_regularizer"),
+            (lambda: losses.VICRegLoss(variance_mu=-1), "variance_mu"),
+            (lambda: losses.VICRegLoss(eps=0), "eps"),
         ]
         for make, name in bad:
             with self.assertRaises(ValueError) as ctx:
@@ -167,6 +210,26 @@ class PmlReference(unittest.TestCase):
             with self.assertRaises(ValueError) as ctx:
                 loss(x, y, ref_emb=x)
             self.assertIn("'ref_emb'", str(ctx.exception))
+        for loss in (losses.TupletMarginLoss(), losses.AngularLoss()):
+            with self.assertRaises(ValueError) as ctx:
+                loss(x, y, indices_tuple=miners.BatchHardMiner()(x, y))
+            self.assertIn("'indices_tuple'", str(ctx.exception))
+            with self.assertRaises(ValueError) as ctx:
+                loss(x, y, ref_emb=x)
+            self.assertIn("'ref_emb'", str(ctx.exception))
+        vicreg = losses.VICRegLoss()
+        for call, name in ((lambda: vicreg(x, y, ref_emb=x), "labels"),
+                           (lambda: vicreg(x, indices_tuple=miners.BatchHardMiner()(x, y), ref_emb=x),
+                            "indices_tuple"),
+                           (lambda: vicreg(x, ref_emb=x, ref_labels=y), "ref_labels"),
+                           (lambda: vicreg(x, ref_emb=x[:5]), "ref_emb"),
+                           (lambda: vicreg(x, ref_emb=x.float()), "ref_emb")):
+            with self.assertRaises(ValueError) as ctx:
+                call()
+            self.assertIn(f"'{name}'", str(ctx.exception))
+        with self.assertRaises(ValueError) as ctx:
+            vicreg(x[:1], ref_emb=x[:1])  # the library's own check (N < 2), as ValueError
+        self.assertIn("'Z'", str(ctx.exception))
         with self.assertRaises(ValueError) as ctx:
             losses.SupConLoss()(x, y[:5])  # the library's own check, as ValueError
         self.assertIn("labels", str(ctx.exception))

@@ -114,6 +114,35 @@ LOSS_CASES += [
      ("TripletMarginMiner", {"margin": 0.2, "type_of_triplets": "semihard"}, None), which) for which in (3, 4)
 ]
 
+# TupletMarginLoss (CosineSimilarity only) and AngularLoss (LpDistance() only, as PML asserts), on the
+# second generator's P x K, random-label and skewed-with-singletons batches (after the cases above).
+LOSS_CASES += [
+    ("TupletMarginLoss", kwargs, dist, None, which)
+    for kwargs in ({}, {"margin": 10.0, "scale": 16}, {"margin": 2.5, "scale": 32})
+    for dist in (None, COS) for which in (3, 4, 5)
+] + [
+    ("AngularLoss", kwargs, dist, None, which)
+    for kwargs in ({}, {"alpha": 30}, {"alpha": 50}) for dist in (None, LP) for which in (3, 4, 5)
+]
+
+# VICRegLoss on two views (embeddings, ref_emb), from a third generator (the inputs above unchanged):
+# 6 = a view and a noisy copy (every variance hinge active), 7 = unequal column scales (some hinges
+# inactive), 8 = two independent views; "ref" None: PML's ref_emb = embeddings.
+_GEN3 = torch.Generator().manual_seed(20261203)
+V6 = torch.randn(15, 5, dtype=torch.float64, generator=_GEN3) * 0.7
+V6B = V6 + 0.2 * torch.randn(15, 5, dtype=torch.float64, generator=_GEN3)
+_SCALES = torch.tensor([0.3, 0.8, 1.5, 2.0, 0.5], dtype=torch.float64)
+V7 = torch.randn(14, 5, dtype=torch.float64, generator=_GEN3) * _SCALES
+V7B = V7 + 0.3 * torch.randn(14, 5, dtype=torch.float64, generator=_GEN3) * _SCALES
+V8 = torch.randn(12, 4, dtype=torch.float64, generator=_GEN3)
+V8B = torch.randn(12, 4, dtype=torch.float64, generator=_GEN3) * 1.3
+VIEWS = {6: (V6, V6B), 7: (V7, V7B), 8: (V8, V8B)}
+VICREG_CASES = [
+    ("VICRegLoss", kwargs, which, True)
+    for kwargs in ({}, {"invariance_lambda": 5.0, "variance_mu": 10.0, "covariance_v": 2.0, "eps": 1e-3})
+    for which in (6, 7, 8)
+] + [("VICRegLoss", {}, which, False) for which in (6, 7)]
+
 MINER_CASES = [
     ("TripletMarginMiner", {"margin": 0.2, "type_of_triplets": t}, d, which)
     for t in ("all", "hard", "semihard", "easy") for d, which in ((None, 1), (COS, 2))
@@ -171,6 +200,16 @@ def main():
         if kwargs.get("learn_beta"):
             case["beta_grad"] = loss_fn.beta.grad.double().tolist()
         out["losses"].append(case)
+    for name, kwargs, which, two_views in VICREG_CASES:
+        a0, b0 = VIEWS[which]
+        a = a0.clone().requires_grad_()
+        b = b0.clone().requires_grad_() if two_views else None
+        value = getattr(losses, name)(**kwargs)(a, ref_emb=b)
+        value.backward()
+        out["losses"].append({"loss": name, "kwargs": kwargs, "distance": None, "X": a0.tolist(), "labels": None,
+                              "indices_tuple": None, "ref_emb": b0.tolist() if two_views else None,
+                              "value": float(value), "grad": a.grad.tolist(),
+                              "ref_grad": b.grad.tolist() if two_views else None})
     for name, kwargs, dist, which in MINER_CASES:
         x0, y = inputs(which)
         miner = getattr(miners, name)(**kwargs, **({"distance": distance(dist)} if dist else {}))

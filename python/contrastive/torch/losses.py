@@ -3,7 +3,8 @@
 Same class names, arguments and defaults as PML 2.8.1 (docs/python.md):
 forward(embeddings, labels=None, indices_tuple=None). The default reducer is
 each loss's PML default; `reducer`, `embedding_regularizer`, `ref_emb` and
-`ref_labels` are not supported and raise ValueError when given.
+`ref_labels` are not supported and raise ValueError when given (except
+VICRegLoss's `ref_emb`, its second view, as in PML).
 """
 import functools
 
@@ -296,6 +297,91 @@ class NPairsLoss(_Loss):
         return run(lambda g: _two(_lib.npairs_loss(x, y, self.metric, g)), embeddings)
 
 
+def _open_degrees(owner, name, value):
+    """An angle in degrees strictly inside (0, 90), as the library requires (PML checks none)."""
+    if not (0 < value < 90):
+        raise ValueError(f"{owner}: argument '{name}' ({value}) must be in (0, 90) degrees in contrastive.torch")
+
+
+class TupletMarginLoss(_Loss):
+    """PML TupletMarginLoss (CosineSimilarity only, as PML asserts; margin in degrees), MeanReducer over
+    the ordered positive pairs; labels only (PML's mined pairs are not supported)."""
+    default_distance = _distances.CosineSimilarity
+
+    def __init__(self, margin=5.73, scale=64, **kwargs):
+        super().__init__(**kwargs)
+        if type(self.distance).__name__ != "CosineSimilarity" or self.metric != "cosine":
+            raise ValueError("TupletMarginLoss: argument 'distance' must be CosineSimilarity (as PML asserts), "
+                             f"got {type(self.distance).__name__}")
+        _open_degrees("TupletMarginLoss", "margin", margin)
+        if not scale > 0:
+            raise ValueError(f"TupletMarginLoss: argument 'scale' ({scale}) must be > 0")
+        self.margin, self.scale = margin, scale
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        return run(lambda g: _two(_lib.tuplet_margin_loss(x, y, self.margin, self.scale, g)), embeddings)
+
+
+class AngularLoss(_Loss):
+    """PML AngularLoss (LpDistance(p=2, power=1, normalize_embeddings=True) only, as PML asserts; alpha in
+    degrees): anchors and positives normalised, negatives raw, MeanReducer over the ordered positive pairs;
+    labels only (PML's mined pairs are not supported)."""
+
+    def __init__(self, alpha=40, **kwargs):
+        super().__init__(**kwargs)
+        if type(self.distance).__name__ != "LpDistance" or self.metric != "normalized_euclidean":
+            raise ValueError("AngularLoss: argument 'distance' must be LpDistance(p=2, power=1, "
+                             f"normalize_embeddings=True) (as PML asserts), got {type(self.distance).__name__}")
+        _open_degrees("AngularLoss", "alpha", alpha)
+        self.alpha = alpha
+
+    def _loss(self, embeddings, x, labels, indices_tuple):
+        self._no_indices(indices_tuple)
+        y = self._labels(labels)
+        # The library's Euclidean: it normalises the anchors and positives itself, the negatives stay raw.
+        return run(lambda g: _two(_lib.angular_loss(x, y, self.alpha, g)), embeddings)
+
+
+class VICRegLoss(torch.nn.Module):
+    """PML VICRegLoss: forward(embeddings, ref_emb=...) on two views, row i of one paired with row i of
+    the other; ref_emb None is PML's ref_emb = embeddings. No labels, indices_tuple or ref_labels (PML
+    refuses them too), no distance or regulariser (as PML), no reducer (contrastive.torch)."""
+
+    def __init__(self, invariance_lambda=25, variance_mu=25, covariance_v=1, eps=1e-4, **kwargs):
+        super().__init__()
+        for key in kwargs:
+            if key in ("distance", "embedding_regularizer", "reducer"):
+                raise ValueError(f"VICRegLoss: argument '{key}' is not supported (PML's VICRegLoss refuses "
+                                 "a distance and a regulariser; contrastive.torch has no reducers)")
+            raise ValueError(f"VICRegLoss: argument '{key}' is not supported by contrastive.torch")
+        for name, value in (("invariance_lambda", invariance_lambda), ("variance_mu", variance_mu),
+                            ("covariance_v", covariance_v)):
+            if not value >= 0:
+                raise ValueError(f"VICRegLoss: argument '{name}' ({value}) must be >= 0")
+        if not eps > 0:
+            raise ValueError(f"VICRegLoss: argument 'eps' ({eps}) must be > 0")
+        self.invariance_lambda, self.variance_mu = invariance_lambda, variance_mu
+        self.covariance_v, self.eps = covariance_v, eps
+
+    def forward(self, embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_labels=None):
+        _reject("VICRegLoss", labels=labels, indices_tuple=indices_tuple, ref_labels=ref_labels)
+        x = embeddings_array("VICRegLoss", embeddings)
+        args = (self.invariance_lambda, self.variance_mu, self.covariance_v, self.eps)
+        if ref_emb is None:  # PML's ref_emb = embeddings: both views are X, dL/dX the sum of the two
+            def call(g):
+                value, ga, gb = _lib.vicreg_loss(x, x, *args, g)
+                return value, None if ga is None else ga + gb, None
+            return run(call, embeddings)
+        r = embeddings_array("VICRegLoss", ref_emb)
+        if ref_emb.dtype != embeddings.dtype or ref_emb.shape != embeddings.shape:
+            raise ValueError(f"VICRegLoss: argument 'ref_emb' must have the embeddings' shape and dtype, got "
+                             f"{tuple(ref_emb.shape)} {ref_emb.dtype} for {tuple(embeddings.shape)} {embeddings.dtype}")
+        # ref_emb is the autograd Function's second input (its "parameter" slot): it gets dL/dref_emb.
+        return run(lambda g: _lib.vicreg_loss(x, r, *args, g), embeddings, ref_emb)
+
+
 __all__ = ["TripletMarginLoss", "ContrastiveLoss", "MarginLoss", "NTXentLoss", "SupConLoss",
            "MultiSimilarityLoss", "CircleLoss", "LiftedStructureLoss", "GeneralizedLiftedStructureLoss",
-           "NCALoss", "NPairsLoss"]
+           "NCALoss", "NPairsLoss", "TupletMarginLoss", "AngularLoss", "VICRegLoss"]
