@@ -5,6 +5,7 @@
 #include "support/cases.hpp"
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
+#include "support/pml_distances.hpp"
 #include "support/reference_data.hpp"
 
 #include <contrastive/losses/lifted_structure_loss.hpp>
@@ -23,31 +24,6 @@ using namespace contrastive_test;
 namespace test_lifted_structure_loss {
 
 namespace {
-
-template <class Metric>
-constexpr bool inverted() {
-  return std::is_same<Metric, Cosine>::value || std::is_same<Metric, DotProduct>::value;
-}
-
-// PML's matrix entry: a similarity for Cosine / DotProduct, a distance otherwise.
-template <class Metric, class RowA, class RowB>
-double pml_mat(const RowA& a, const RowB& b) {
-  if constexpr (std::is_same<Metric, DotProduct>::value) {
-    double s = 0;
-    for (Index k = 0; k < a.size(); ++k) s += static_cast<double>(a(k)) * static_cast<double>(b(k));
-    return s;
-  } else if constexpr (std::is_same<Metric, Cosine>::value) {
-    return 1.0 - reference_distance(Ref::Cosine, a, b);
-  } else {
-    return reference_distance(ref_of<Metric>(), a, b);
-  }
-}
-
-// PML's BaseDistance::margin(x, y).
-template <class Metric>
-double pml_margin(double x, double y) {
-  return inverted<Metric>() ? y - x : x - y;
-}
 
 double log_sum_exp(const std::vector<double>& v) {
   if (v.empty()) return 0;  // PML's logsumexp on an all-false mask
@@ -162,26 +138,6 @@ double scale_of() {
   return std::is_same<Metric, Cosine>::value ? 1.0 : std::is_same<Metric, DotProduct>::value ? 0.5 : 0.4;
 }
 
-template <class F>
-void with_metric_code(int code, F&& f) {
-  switch (code) {
-    case 0: f(Cosine{}); break;
-    case 1: f(DotProduct{}); break;
-    case 2: f(Euclidean{}); break;
-    case 3: f(SquaredEuclidean{}); break;
-    default: FAIL("unknown distance code " << code);
-  }
-}
-
-double relative(double got, double want) { return std::abs(got - want) / std::max(std::abs(want), 1e-300); }
-
-template <class A, class B>
-double relative_max(const A& got, const B& want) {
-  const double scale = want.size() ? want.cwiseAbs().maxCoeff() : 0.0;
-  const double err = want.size() ? (got - want).cwiseAbs().maxCoeff() : 0.0;
-  if (scale == 0) return err;
-  return err / scale;
-}
 
 struct Worst {
   double value = 0, grad = 0, terms = 0;
@@ -201,7 +157,7 @@ void compare_with_pml(Worst worst[4][2]) {
     LiftedStructureOptions o;
     o.neg_margin = ref.scalar(c + "neg_margin");
     o.pos_margin = ref.scalar(c + "pos_margin");
-    with_metric_code(code, [&](const auto& metric) {
+    with_pml_metric(code, [&](const auto& metric) {
       using M = std::decay_t<decltype(metric)>;
       INFO("case " << k << ", distance " << code << (generalized ? ", generalized" : ", lifted"));
       const LossResult<double> got = call<M>(generalized, X, labels, o);
@@ -209,11 +165,11 @@ void compare_with_pml(Worst worst[4][2]) {
       const RowMatrix<double> want_grad = ref.matrix(c + "grad");
       const Vector<double> want_terms = ref.vector(c + "terms");
       Worst& w = worst[code][generalized ? 1 : 0];
-      const double ev = want_value == 0 ? std::abs(got.value) : relative(got.value, want_value);
+      const double ev = want_value == 0 ? std::abs(got.value) : pml_relative(got.value, want_value);
       REQUIRE(got.grad[0].rows() == want_grad.rows());
       REQUIRE(got.terms.size() == want_terms.size());
-      const double eg = relative_max(got.grad[0], want_grad);
-      const double et = relative_max(got.terms, want_terms);
+      const double eg = pml_relative_max(got.grad[0], want_grad);
+      const double et = pml_relative_max(got.terms, want_terms);
       w.value = std::max(w.value, ev);
       w.grad = std::max(w.grad, eg);
       w.terms = std::max(w.terms, et);
@@ -260,8 +216,8 @@ TEMPLATE_TEST_CASE("lifted structure losses match a brute-force loop", "[lifted]
   const Vector<double> weights = random_embeddings<double>(n, 1, 203).cwiseAbs();
   std::vector<double> ones(std::size_t(n), 1.0), w(weights.data(), weights.data() + n);
   LiftedStructureOptions other;
-  other.neg_margin = inverted<M>() ? 0.2 : 2.0;
-  other.pos_margin = inverted<M>() ? 0.9 : 0.5;
+  other.neg_margin = pml_inverted<M>() ? 0.2 : 2.0;
+  other.pos_margin = pml_inverted<M>() ? 0.9 : 0.5;
   const RowMatrix<double> Xd = X.template cast<double>();
   for (const bool generalized : {false, true}) {
     for (const LiftedStructureOptions& base : {LiftedStructureOptions{}, other}) {

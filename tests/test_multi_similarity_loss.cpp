@@ -4,6 +4,7 @@
 #include "support/cases.hpp"
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
+#include "support/pml_distances.hpp"
 #include "support/reference_data.hpp"
 
 #include <contrastive/losses/contrastive_loss.hpp>
@@ -26,31 +27,6 @@ using namespace contrastive_test;
 namespace test_multi_similarity_loss {
 
 namespace {
-
-// PML's matrix entry: a similarity for Cosine / DotProduct (is_inverted), a distance otherwise.
-template <class Metric>
-constexpr bool inverted() {
-  return std::is_same<Metric, Cosine>::value || std::is_same<Metric, DotProduct>::value;
-}
-
-template <class Metric, class RowA, class RowB>
-double pml_mat(const RowA& a, const RowB& b) {
-  if constexpr (std::is_same<Metric, DotProduct>::value) {
-    double s = 0;
-    for (Index k = 0; k < a.size(); ++k) s += static_cast<double>(a(k)) * static_cast<double>(b(k));
-    return s;
-  } else if constexpr (std::is_same<Metric, Cosine>::value) {
-    return 1.0 - reference_distance(Ref::Cosine, a, b);
-  } else {
-    return reference_distance(ref_of<Metric>(), a, b);
-  }
-}
-
-// PML's BaseDistance::margin(x, y): y - x for a similarity, x - y for a distance.
-template <class Metric>
-double pml_margin(double x, double y) {
-  return inverted<Metric>() ? y - x : x - y;
-}
 
 struct Brute {
   double value = 0;
@@ -141,30 +117,7 @@ double scale_of() {
   return std::is_same<Metric, Cosine>::value ? 1.0 : std::is_same<Metric, DotProduct>::value ? 0.5 : 0.2;
 }
 
-template <class F>
-void with_metric_code(int code, F&& f) {
-  switch (code) {
-    case 0: f(Cosine{}, "Cosine"); break;
-    case 1: f(DotProduct{}, "DotProduct"); break;
-    case 2: f(Euclidean{}, "Euclidean"); break;
-    case 3: f(SquaredEuclidean{}, "SquaredEuclidean"); break;
-    default: FAIL("unknown distance code " << code);
-  }
-}
-
-double relative(double got, double want) {
-  return std::abs(got - want) / std::max(std::abs(want), 1e-300);
-}
-
 // max |got - want| / max |want| (0 when both are zero).
-template <class A, class B>
-double relative_max(const A& got, const B& want) {
-  const double scale = want.size() ? want.cwiseAbs().maxCoeff() : 0.0;
-  const double err = want.size() ? (got - want).cwiseAbs().maxCoeff() : 0.0;
-  if (scale == 0) return err;
-  return err / scale;
-}
-
 std::set<std::tuple<Index, Index, int>> pair_set(const Pairs& p) {
   std::set<std::tuple<Index, Index, int>> s;
   for (std::size_t k = 0; k < p.first.size(); ++k) s.emplace(p.first[k], p.second[k], int(p.similar[k]));
@@ -190,7 +143,8 @@ void compare_with_pml(Worst worst[4][2]) {
     o.alpha = ref.scalar(c + "alpha");
     o.beta = ref.scalar(c + "beta");
     o.base = ref.scalar(c + "base");
-    with_metric_code(code, [&](const auto& metric, const char* name) {
+    with_pml_metric(code, [&](const auto& metric) {
+      const char* name = pml_metric_name(code);
       using M = std::decay_t<decltype(metric)>;
       INFO("case " << k << ", " << name << (mined ? ", mined" : ", all pairs"));
       LossResult<double> got;
@@ -211,9 +165,9 @@ void compare_with_pml(Worst worst[4][2]) {
       const RowMatrix<double> want_grad = ref.matrix(c + "grad");
       const Vector<double> want_terms = ref.vector(c + "terms");
       Worst& w = worst[code][mined ? 1 : 0];
-      const double ev = want_value == 0 ? std::abs(got.value) : relative(got.value, want_value);
-      const double eg = relative_max(got.grad[0], want_grad);
-      const double et = relative_max(got.terms, want_terms);
+      const double ev = want_value == 0 ? std::abs(got.value) : pml_relative(got.value, want_value);
+      const double eg = pml_relative_max(got.grad[0], want_grad);
+      const double et = pml_relative_max(got.terms, want_terms);
       w.value = std::max(w.value, ev);
       w.grad = std::max(w.grad, eg);
       w.terms = std::max(w.terms, et);
@@ -354,7 +308,7 @@ TEMPLATE_TEST_CASE("multi_similarity_loss on every pair equals the labels form",
     const LossResult<S> b = multi_similarity_loss(X, all, o);
     const double tol = sizeof(S) == sizeof(double) ? 1e-12 : 1e-5;
     CHECK(double(a.value) == Approx(double(b.value)).epsilon(tol));
-    CHECK(relative_max(a.grad[0].template cast<double>(), b.grad[0].template cast<double>()) <= tol);
+    CHECK(pml_relative_max(a.grad[0].template cast<double>(), b.grad[0].template cast<double>()) <= tol);
   }
 }
 
@@ -476,7 +430,7 @@ TEST_CASE("multi_similarity_loss: beta = 50 in float is finite and matches doubl
     REQUIRE(std::isfinite(f.value));
     REQUIRE(f.grad[0].allFinite());
     CHECK(double(f.value) == Approx(d.value).epsilon(1e-4));
-    CHECK(relative_max(f.grad[0].cast<double>(), d.grad[0]) <= 1e-3);
+    CHECK(pml_relative_max(f.grad[0].cast<double>(), d.grad[0]) <= 1e-3);
   }
 }
 
@@ -541,17 +495,17 @@ TEMPLATE_TEST_CASE("mine_multi_similarity matches a brute-force loop", "[multi_s
       // PML's rule on its matrix (similarity or distance), in double.
       std::set<std::tuple<Index, Index, int>> want;
       for (Index a = 0; a < n; ++a) {
-        double best_neg = inverted<M>() ? -1e300 : 1e300, worst_pos = inverted<M>() ? 1e300 : -1e300;
+        double best_neg = pml_inverted<M>() ? -1e300 : 1e300, worst_pos = pml_inverted<M>() ? 1e300 : -1e300;
         bool has_p = false, has_n = false;
         for (Index b = 0; b < n; ++b) {
           if (b == a) continue;
           const double mat = pml_mat<M>(X.row(a), X.row(b));
           if (labels(a) == labels(b)) {
             has_p = true;
-            worst_pos = inverted<M>() ? std::min(worst_pos, mat) : std::max(worst_pos, mat);
+            worst_pos = pml_inverted<M>() ? std::min(worst_pos, mat) : std::max(worst_pos, mat);
           } else {
             has_n = true;
-            best_neg = inverted<M>() ? std::max(best_neg, mat) : std::min(best_neg, mat);
+            best_neg = pml_inverted<M>() ? std::max(best_neg, mat) : std::min(best_neg, mat);
           }
         }
         if (!has_p || !has_n) continue;
@@ -559,8 +513,8 @@ TEMPLATE_TEST_CASE("mine_multi_similarity matches a brute-force loop", "[multi_s
           if (b == a) continue;
           const double mat = pml_mat<M>(X.row(a), X.row(b));
           if (labels(a) == labels(b)) {
-            if (inverted<M>() ? mat - eps < best_neg : mat + eps > best_neg) want.emplace(a, b, 1);
-          } else if (inverted<M>() ? mat + eps > worst_pos : mat - eps < worst_pos) {
+            if (pml_inverted<M>() ? mat - eps < best_neg : mat + eps > best_neg) want.emplace(a, b, 1);
+          } else if (pml_inverted<M>() ? mat + eps > worst_pos : mat - eps < worst_pos) {
             want.emplace(a, b, 0);
           }
         }

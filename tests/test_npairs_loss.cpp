@@ -4,6 +4,7 @@
 #include "support/cases.hpp"
 #include "support/catch.hpp"
 #include "support/fixtures.hpp"
+#include "support/pml_distances.hpp"
 #include "support/reference_data.hpp"
 
 #include <contrastive/losses/npairs_loss.hpp>
@@ -94,26 +95,6 @@ double scale_of() {
 }
 
 // Code 0: NPairsLoss()'s default DotProductSimilarity() with its normalisation, i.e. Cosine.
-template <class F>
-void with_metric_code(int code, F&& f) {
-  switch (code) {
-    case 0: f(Cosine{}); break;
-    case 1: f(DotProduct{}); break;
-    case 2: f(Euclidean{}); break;
-    case 3: f(SquaredEuclidean{}); break;
-    default: FAIL("unknown distance code " << code);
-  }
-}
-
-double relative(double got, double want) { return std::abs(got - want) / std::max(std::abs(want), 1e-300); }
-
-template <class A, class B>
-double relative_max(const A& got, const B& want) {
-  const double scale = want.size() ? want.cwiseAbs().maxCoeff() : 0.0;
-  const double err = want.size() ? (got - want).cwiseAbs().maxCoeff() : 0.0;
-  if (scale == 0) return err;
-  return err / scale;
-}
 
 struct Worst {
   double value = 0, grad = 0, terms = 0;
@@ -128,7 +109,7 @@ void compare_with_pml(Worst worst[4]) {
     const RowMatrix<double> X = ref.matrix(c + "X");
     const Eigen::VectorXi labels = ref.labels(c + "labels");
     const int code = int(ref.scalar(c + "distance"));
-    with_metric_code(code, [&](const auto& metric) {
+    with_pml_metric(code, [&](const auto& metric) {
       INFO("case " << k << ", distance " << code);
       const LossResult<double> got = npairs_loss(X, labels, metric);
       const double want_value = ref.scalar(c + "value");
@@ -136,9 +117,9 @@ void compare_with_pml(Worst worst[4]) {
       const Vector<double> want_terms = ref.vector(c + "terms");
       REQUIRE(got.grad[0].rows() == want_grad.rows());
       REQUIRE(got.terms.size() == want_terms.size());
-      const double ev = want_value == 0 ? std::abs(got.value) : relative(got.value, want_value);
-      const double eg = relative_max(got.grad[0], want_grad);
-      const double et = relative_max(got.terms, want_terms);
+      const double ev = want_value == 0 ? std::abs(got.value) : pml_relative(got.value, want_value);
+      const double eg = pml_relative_max(got.grad[0], want_grad);
+      const double et = pml_relative_max(got.terms, want_terms);
       Worst& w = worst[code];
       w.value = std::max(w.value, ev);
       w.grad = std::max(w.grad, eg);
@@ -240,7 +221,7 @@ TEST_CASE("npairs_loss: tiny workspaces tile the gathered rows and equal the who
     const LossResult<double> tiled = npairs_loss(X, labels, o);
     INFO("workspace " << budget);
     CHECK(tiled.value == Approx(whole.value).epsilon(1e-13));
-    CHECK(relative_max(tiled.grad[0], whole.grad[0]) <= 1e-13);
+    CHECK(pml_relative_max(tiled.grad[0], whole.grad[0]) <= 1e-13);
   }
 }
 
