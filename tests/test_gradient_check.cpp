@@ -68,8 +68,11 @@ TEST_CASE("check_gradient reports a NaN gradient as failed", "[testing]") {
 // wrong. In float only the smooth loss: a hinge's kinks within reach of the
 // float step cannot be told from rounding (see the header), so a correct
 // hinge gradient may come out unsettled or off by the tolerance.
+// every_variant = false: the correct and the sign-flipped gradient only (a
+// costly loss: the other variants are covered on the smooth one).
 template <class S, class F>
-void check_rejections(const char* loss, const F& f, const RowMatrix<S>& X, const RowMatrix<S>& grad) {
+void check_rejections(const char* loss, const F& f, const RowMatrix<S>& X, const RowMatrix<S>& grad,
+                      bool every_variant = true) {
   INFO(loss);
   testing::GradientCheckOptions go;
   go.skip_unsettled = true;  // the wrong gradients are judged as leniently
@@ -83,6 +86,7 @@ void check_rejections(const char* loss, const F& f, const RowMatrix<S>& X, const
   INFO("sign flipped: " << flipped.summary());
   CHECK_FALSE(flipped.passed);
   CHECK(flipped.norm_error > 1.5);
+  if (!every_variant) return;
 
   const auto zero = check(RowMatrix<S>::Zero(X.rows(), X.cols()));
   INFO("all zero: " << zero.summary());
@@ -124,7 +128,7 @@ TEMPLATE_TEST_CASE("check_gradient rejects wrong loss gradients whose entries ar
     REQUIRE(rms(all.grad[0]) < S(0.01));
     check_rejections<S>(
         "batch_all", [&](const RowMatrix<S>& x) { return batch_all_triplet_loss(x, labels, o, value_only); }, X,
-        all.grad[0]);
+        all.grad[0], /*every_variant=*/false);
   }
 }
 
@@ -146,14 +150,7 @@ TEST_CASE("check_gradient in float at 128 anchors is inconclusive, never a pass"
   CHECK_THAT(correct.summary(), ContainsSubstring("INCONCLUSIVE"));
   const RowMatrix<float> flipped = -all.grad[0];
   CHECK_FALSE(testing::check_gradient(f, X, flipped).passed);
-  // The same batch in double resolves far below its tolerance.
-  const RowMatrix<double> Xd = X.cast<double>();
-  const LossResult<double> alld = batch_all_triplet_loss(Xd, labels, o);
-  const auto fd = [&](const RowMatrix<double>& x) { return batch_all_triplet_loss(x, labels, o, value_only); };
-  const auto in_double = testing::check_gradient(fd, Xd, alld.grad[0]);
-  INFO(in_double.summary());
-  CHECK(in_double.passed);
-  CHECK(in_double.resolution < 0.1 * in_double.tolerance);
+  // The same batch in double passes ("rejects wrong loss gradients ..." above).
 }
 
 // A semi-hard selection changes wherever two distances of an anchor's row
