@@ -24,20 +24,6 @@ namespace test_nca_loss {
 
 namespace {
 
-// PML's matrix after its sign flip: the similarity, or minus the distance.
-template <class Metric, class RowA, class RowB>
-double pml_logit(const RowA& a, const RowB& b) {
-  if constexpr (std::is_same<Metric, DotProduct>::value) {
-    double s = 0;
-    for (Index k = 0; k < a.size(); ++k) s += static_cast<double>(a(k)) * static_cast<double>(b(k));
-    return s;
-  } else if constexpr (std::is_same<Metric, Cosine>::value) {
-    return 1.0 - reference_distance(Ref::Cosine, a, b);
-  } else {
-    return -reference_distance(ref_of<Metric>(), a, b);
-  }
-}
-
 struct Brute {
   double value = 0;
   std::vector<double> terms;

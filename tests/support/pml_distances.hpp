@@ -39,6 +39,12 @@ double pml_mat(const RowA& a, const RowB& b) {
   }
 }
 
+// PML's matrix after its sign flip (softmax logits): the similarity, or minus the distance.
+template <class Metric, class RowA, class RowB>
+double pml_logit(const RowA& a, const RowB& b) {
+  return pml_inverted<Metric>() ? pml_mat<Metric>(a, b) : -pml_mat<Metric>(a, b);
+}
+
 // PML's BaseDistance::margin(x, y): y - x for a similarity, x - y for a distance.
 template <class Metric>
 double pml_margin(double x, double y) {
