@@ -14,6 +14,13 @@ The batch: N rows of D standard-normal entries (PML normalises where its
 default distance does), labels i // 4 (N/4 classes of 4); VICReg's two views
 are two such matrices.
 
+Debian's python3-torch runs its matrix products on the reference BLAS
+(libblas.so.3), about 15x slower than OpenBLAS on a 1024 x 128 Gram product
+here: put OpenBLAS first (LD_LIBRARY_PATH=<dir of Debian's
+libopenblas0-pthread libblas.so.3>, OPENBLAS_NUM_THREADS=1, as
+bench/run_benchmarks.py does for compare_torch.py), or PML is flattered into
+looking slow. The script prints torch's time for that product first.
+
 Usage (PML's source on PYTHONPATH, the module built as in docs/python.md):
   PYTHONPATH=<pml>/src:<build>/python /usr/bin/python3 bench/compare_pml.py \
       [--sizes 1024x128] [--reps 7] [--only name,name] [--out times.json]
@@ -136,6 +143,10 @@ def main():
     torch.set_num_threads(1)
     only = set(filter(None, args.only.split(",")))
     results = {}
+    G = torch.randn(1024, 128)
+    gram_ms = timed(lambda: G @ G.T, 20)
+    results["torch_gram_1024x128_ms"] = gram_ms
+    print(f"torch: {gram_ms:.2f} ms for a 1024 x 128 float Gram product (reference BLAS: ~60, OpenBLAS: ~4)")
     for size in args.sizes.split(","):
         n, d = (int(v) for v in size.split("x"))
         X, X2, labels = make_batch(n, d)
