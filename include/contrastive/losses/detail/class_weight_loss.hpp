@@ -68,6 +68,14 @@ void require_positive_in(const char* function, const char* argument, double valu
   }
 }
 
+// psi(cos) = cos - m (m = 0: the plain cosine softmax).
+template <class Scalar>
+struct CosineMargin {
+  Scalar m;
+  Scalar value(Scalar c) const { return c - m; }
+  Scalar slope(Scalar) const { return Scalar(1); }
+};
+
 // The cross-entropy family on the class blocks: z_ic = a_i cos_ic, the target
 // a_i psi(cos_iy), a_i = scale (times |x_i| when scale_by_norm), one term per
 // row reduced by `reduction`.
