@@ -135,7 +135,8 @@ double value_of(int code, const RowMatrix<double>& X, const Eigen::VectorXi& y, 
 
 RowMatrix<double> unit(const RowMatrix<double>& M) {
   RowMatrix<double> U = M;
-  for (Index i = 0; i < M.rows(); ++i) U.row(i) /= std::max(M.row(i).norm(), 1e-12);
+  for (Index i = 0; i < M.rows(); ++i)
+    if (M.row(i).norm() > 0) U.row(i) /= M.row(i).norm();
   return U;
 }
 
@@ -439,12 +440,17 @@ TEST_CASE("class-weight losses: edge cases", "[class_losses][edge]") {
     const LossResult<double> r = run<double>(code, X, one, Wk, p);
     CHECK(std::isfinite(r.value));
     CHECK(pml_relative(r.value, brute(code, X, one, Wk, p).value) < 1e-12);
-    // A zero row of X: finite, zero dX there for the losses that normalise it away.
-    RowMatrix<double> Z = X;
+    // A zero row of X (no direction: cosines 0) and a zero row of W: finite, gradient 0 on them.
+    RowMatrix<double> Z = X, Wz = Wk;
     Z.row(2).setZero();
-    const LossResult<double> z = run<double>(code, Z, one, Wk, p);
+    Wz.row(3).setZero();
+    const LossResult<double> z = run<double>(code, Z, one, Wz, p);
     CHECK(z.grad[0].allFinite());
     CHECK(z.grad[1].allFinite());
+    CHECK(z.grad[0].row(2).isZero(0));
+    CHECK(z.grad[1].row(3).isZero(0));
+    CHECK_FALSE(z.grad[0].isZero(0));
+    if (code != ProxyNCA) CHECK(pml_relative(z.value, brute(code, Z, one, Wz, p).value) < 1e-12);
   }
   // Large scales in float stay finite (the online softmax shifts every exponent).
   ArcFaceOptions o;

@@ -4,11 +4,12 @@
 // fits options.workspace_bytes.
 //
 // Every class-weight loss scores unit rows against unit class weights:
-//   x^_i = x_i / max(|x_i|, 1e-12),   w^_j = w_j / max(|w_j|, 1e-12)
+//   x^_i = x_i / |x_i|,   w^_j = w_j / |w_j|   (a zero row stays 0, with gradient 0;
+//   pytorch-metric-learning divides by max(|x|, 1e-12), which differs only there)
 //   cos_ij = x^_i . w^_j   (K > 1: cos_ic = max_s cos_i,(cK+s), the first
 //                           largest sub-centre taking the gradient)
 // The unit weights are never stored: a block's cosines are X^ W_b^T with its
-// columns scaled by 1 / max(|w|, 1e-12) (O(c) extra memory, however large c).
+// columns scaled by 1 / |w| (O(c) extra memory, however large c).
 //
 // ClassBlocks gives a loss those cosines block by block and takes back
 // dL/dcos for the block: dX^ += G diag(1/|w|) W_b and dW_b = chain(G^T X^),
@@ -40,31 +41,26 @@
 namespace contrastive {
 namespace detail {
 
-// The floor of a norm in the normalisations (torch.nn.functional.normalize's eps).
-constexpr double class_head_norm_floor = 1e-12;
-
-// 1 / max(|row|, floor) for every row of M.
+// 1 / |row| for every row of M, 0 for a zero row (which has no direction: its
+// unit row is 0, its cosines 0, its gradient 0).
 template <class Scalar>
 Vector<Scalar> inverse_row_norms(const ConstRowRef<Scalar>& M) {
-  const Scalar floor = static_cast<Scalar>(class_head_norm_floor);
   Vector<Scalar> inv(M.rows());
-  for (Index i = 0; i < M.rows(); ++i) inv(i) = Scalar(1) / std::max(M.row(i).norm(), floor);
+  for (Index i = 0; i < M.rows(); ++i) {
+    const Scalar norm = M.row(i).norm();
+    inv(i) = norm > Scalar(0) ? Scalar(1) / norm : Scalar(0);
+  }
   return inv;
 }
 
 // In place: rows dU of dL/d(unit row) become dL/d(row), for rows R of the
-// matrix that was normalised with inverse norms inv: dr = inv (du - (du . u) u)
-// with u = inv r, or du * inv where |r| <= floor (there the map is r / floor).
+// matrix that was normalised with inverse norms inv (from row `first` on):
+// dr = inv (du - (du . u) u) with u = inv r; 0 for a zero row.
 template <class Scalar, class DU, class DR>
 void unit_rows_backward(Eigen::MatrixBase<DU>& dU, const Eigen::MatrixBase<DR>& R, const Vector<Scalar>& inv,
                         Index first = 0) {
-  const Scalar floor_inv = Scalar(1) / static_cast<Scalar>(class_head_norm_floor);
   for (Index i = 0; i < dU.rows(); ++i) {
     const Scalar s = inv(first + i);
-    if (s >= floor_inv) {
-      dU.row(i) *= s;
-      continue;
-    }
     const Scalar along = dU.row(i).dot(R.row(i)) * s;  // du . u
     dU.row(i) = s * (dU.row(i) - (along * s) * R.row(i));
   }

@@ -8,7 +8,7 @@
 // cancels). Rows whose own-proxy probability underflows to 0 are dropped (no
 // term, no gradient, not counted), as pytorch-metric-learning drops rows with
 // zero same-class mass. Reduction: options.reduction (default Mean over the
-// kept rows). A proxy of norm <= 1e-12 counts as 2 - 2 cos too (PML: 1).
+// kept rows). A zero proxy is at squared distance 2 from every row (PML: 1 + |x^|^2).
 //
 // Reproduces pytorch-metric-learning 2.8.1 ProxyNCALoss(num_classes,
 // embedding_size, softmax_scale=1) with its default LpDistance(power=2) (which
