@@ -88,6 +88,7 @@ template <class Scalar>
 class ClassBlocks {
  public:
   using Block = RowMatrix<Scalar>;
+  using RowArray = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
 
   // X: the raw embeddings; W: (classes * sub_centers) x D.
   ClassBlocks(const char* function, const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& W, Index classes,
@@ -100,6 +101,7 @@ class ClassBlocks {
 
   Index rows() const { return X_.rows(); }
   Index classes() const { return classes_; }
+  Index sub_centers() const { return k_; }
   Index block() const { return block_; }
   Index blocks() const { return classes_ == 0 ? 0 : (classes_ + block_ - 1) / block_; }
   bool single_block() const { return blocks() <= 1; }
@@ -107,22 +109,29 @@ class ClassBlocks {
   Index size(Index b) const { return std::min(block_, classes_ - b * block_); }
   const RowMatrix<Scalar>& unit_rows() const { return unit_; }
   const Vector<Scalar>& inverse_norms() const { return x_inv_; }
+  // 1 / |w| of block b's classes (K = 1).
+  auto column_scale(Index b) const { return w_inv_.segment(first(b), size(b)).transpose().array(); }
 
-  // The cosines of block b into S (N x size(b)).
-  void cosines(Index b, Block& S) {
+  // The cosines of block b into S (N x size(b)). With K = 1 and scaled = false,
+  // S holds X^ W_b^T, the columns still to be scaled by column_scale(b) (a
+  // loss that walks the rows anyway folds it into its own pass); K > 1
+  // always scales, as the max over sub-centres needs the cosines.
+  void cosines(Index b, Block& S, bool scaled = true) {
     const Index c0 = first(b), nc = size(b);
     const Index r0 = c0 * k_, nr = nc * k_;
-    raw_.resize(rows(), nr);
-    raw_.noalias() = unit_ * W_.middleRows(r0, nr).transpose();
-    raw_.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+    S.resize(rows(), k_ == 1 ? nc : nr);
+    Block& raw = k_ == 1 ? S : raw_;
+    raw.resize(rows(), nr);
+    raw.noalias() = unit_ * W_.middleRows(r0, nr).transpose();
     if (k_ == 1) {
-      S.swap(raw_);
+      if (scaled) raw.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
       return;
     }
+    raw.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
     S.resize(rows(), nc);
     arg_.resize(static_cast<std::size_t>(rows() * nc));
     for (Index i = 0; i < rows(); ++i) {
-      const Scalar* r = raw_.data() + i * nr;
+      const Scalar* r = raw.data() + i * nr;
       for (Index c = 0; c < nc; ++c) {
         Index best = 0;
         for (Index s = 1; s < k_; ++s) {
@@ -133,33 +142,34 @@ class ClassBlocks {
       }
     }
   }
-  // After cosines(b, S) with K = 1, S holds the block; give the buffer back for reuse.
-  void give_back(Block& S) {
-    if (k_ == 1) S.swap(raw_);
-  }
 
-  // Sub-centre of class c0 + c chosen for row i by the last cosines() call.
-  Index chosen(Index i, Index c, Index nc) const {
-    return k_ == 1 ? 0 : static_cast<Index>(arg_[static_cast<std::size_t>(i * nc + c)]);
-  }
-
-  // Backward of block b: G = dL/dcos (N x size(b)); adds to dU (dL/dX^) and
-  // writes the block's rows of dW (dL/dW). G is consumed.
-  void backward(Index b, Block& G, RowMatrix<Scalar>& dU, RowMatrix<Scalar>& dW) {
+  // Backward of block b: G = dL/dcos (N x size(b)), or, with scaled = true
+  // and K = 1, dL/dcos times column_scale(b); adds to dU (dL/dX^) and writes
+  // the block's rows of dW (dL/dW). G is consumed.
+  //   G' = G diag(1/|w|):  dU += G' W_b;  M = G'^T X^;  dw_j = M_j - (M_j . w_j) w_j / |w_j|^2
+  // (M_j = dL/dw^_j / |w_j|, projected off w_j).
+  void backward(Index b, Block& G, RowMatrix<Scalar>& dU, RowMatrix<Scalar>& dW, bool scaled = false) {
     const Index c0 = first(b), nc = size(b);
     const Index r0 = c0 * k_, nr = nc * k_;
     Block* g = &G;
     if (k_ > 1) {
       raw_.setZero(rows(), nr);
       for (Index i = 0; i < rows(); ++i) {
-        for (Index c = 0; c < nc; ++c) raw_(i, c * k_ + chosen(i, c, nc)) = G(i, c);
+        for (Index c = 0; c < nc; ++c) {
+          const Index j = c * k_ + static_cast<Index>(arg_[static_cast<std::size_t>(i * nc + c)]);
+          raw_(i, j) = G(i, c) * w_inv_(r0 + j);
+        }
       }
       g = &raw_;
+    } else if (!scaled) {
+      G.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
     }
     auto dWb = dW.middleRows(r0, nr);
     dWb.noalias() = g->transpose() * unit_;
-    unit_rows_backward<Scalar>(dWb, W_.middleRows(r0, nr), w_inv_, r0);
-    g->array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+    for (Index j = 0; j < nr; ++j) {
+      const Scalar inv = w_inv_(r0 + j);
+      dWb.row(j) -= (dWb.row(j).dot(W_.row(r0 + j)) * inv * inv) * W_.row(r0 + j);
+    }
     dU.noalias() += *g * W_.middleRows(r0, nr);
   }
 
@@ -189,48 +199,61 @@ struct SoftmaxHeadRows {
 };
 
 // Cross-entropy over the class logits described above; returns the reduced
-// value; grads (when not null) gets {dL/dX^ (before finish_rows), dL/dW}.
+// value; with dU and dW (both or neither) it fills dL/dX^ (before
+// finish_rows) and dL/dW. Each block is walked row by row, every step of a
+// row (scaling, logits, max, exponentials, sums) while the row is in cache.
 template <class Scalar, class Margin>
 Scalar softmax_head(ClassBlocks<Scalar>& head, const LabelVector& labels, const Margin& margin,
                     const SoftmaxHeadRows<Scalar>& rows, Tally<Scalar>& tally, RowMatrix<Scalar>* dU,
                     RowMatrix<Scalar>* dW, Vector<Scalar>* terms) {
   using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+  using RowArray = typename ClassBlocks<Scalar>::RowArray;
+  using RowMap = Eigen::Map<RowArray>;
   const Index n = head.rows();
+  const bool unscaled = head.sub_centers() == 1;  // K = 1: the rows fold 1 / |w| in themselves
+  const bool with_scale_grad = rows.scale_grad != nullptr;
   const Scalar inf = std::numeric_limits<Scalar>::infinity();
-  Array shift = Array::Constant(n, -inf), sum = Array::Zero(n);
+  Array shift = Array::Constant(n, -inf), sum = Array::Zero(n), zsum = Array::Zero(n);
   Array target_cos = Array::Zero(n), target_logit = Array::Zero(n);
-  typename ClassBlocks<Scalar>::Block S, E;
-  const Array& a = rows.scale.array();
+  const Array a = rows.scale.array();
+  typename ClassBlocks<Scalar>::Block S;
+  RowArray tmp;
 
-  // z = a_i cos, the target entries replaced by a_i psi(cos); records the targets.
-  const auto logits = [&](Index b, const typename ClassBlocks<Scalar>::Block& cos,
-                          typename ClassBlocks<Scalar>::Block& Z, bool record) {
-    const Index c0 = head.first(b), nc = head.size(b);
-    Z = cos.array().colwise() * a;
-    for (Index i = 0; i < n; ++i) {
-      const Index t = labels(i) - c0;
-      if (t < 0 || t >= nc) continue;
-      const Scalar z = a(i) * margin.value(cos(i, t));
-      Z(i, t) = z;
-      if (record) {
-        target_cos(i) = cos(i, t);
-        target_logit(i) = z;
-      }
+  // Row i of block b's cosines (x^ W_b^T, unscaled when K = 1) becomes its logits z.
+  const auto logits = [&](Index b, RowMap z, Index i, bool record) {
+    if (unscaled) z *= head.column_scale(b);
+    const Index t = labels(i) - head.first(b);
+    const bool has_target = t >= 0 && t < z.size();
+    const Scalar c = has_target ? z(t) : Scalar(0);
+    z *= a(i);
+    if (!has_target) return;
+    const Scalar zt = a(i) * margin.value(c);
+    z(t) = zt;
+    if (record) {
+      target_cos(i) = c;
+      target_logit(i) = zt;
     }
   };
 
-  // Pass 1: the online log-sum-exp per row.
+  // Pass 1: the online log-sum-exp per row (and, for dL/da, of sum p z).
   for (Index b = 0; b < head.blocks(); ++b) {
-    head.cosines(b, S);
-    logits(b, S, E, true);
-    const Array block_max = E.rowwise().maxCoeff().array();
-    const Array next = shift.max(block_max);
-    E.array().colwise() -= next;
-    E.array() = E.array().exp();
-    // A shift that moves rescales the sum (exp(-inf) = 0 on the first block).
-    sum = sum * (shift - next).exp() + E.rowwise().sum().array();
-    shift = next;
-    if (!head.single_block()) head.give_back(S);
+    const Index nc = head.size(b);
+    head.cosines(b, S, !unscaled);
+    for (Index i = 0; i < n; ++i) {
+      RowMap z(S.data() + i * nc, nc);
+      logits(b, z, i, true);
+      const Scalar next = std::max(shift(i), z.maxCoeff());
+      const Scalar rescale = std::exp(shift(i) - next);  // 0 on the first block
+      shift(i) = next;
+      if (with_scale_grad) {
+        tmp = (z - next).exp();
+        zsum(i) = zsum(i) * rescale + (tmp * z).sum();
+        z = tmp;
+      } else {
+        z = (z - next).exp();
+      }
+      sum(i) = sum(i) * rescale + z.sum();
+    }
   }
 
   // The terms and their reduction factors.
@@ -247,39 +270,37 @@ Scalar softmax_head(ClassBlocks<Scalar>& head, const LabelVector& labels, const 
   const Reduced<Scalar> r = tally.finish();
   if (!dU) return r.value;
 
-  // Pass 2: p = softmax(z) per block, dL/dcos, the backward.
+  // Pass 2: p = softmax(z) per block, then G = dL/dcos: f_i a_i p, the target
+  // f_i a_i (p - 1) psi'(cos); times 1 / |w| (K = 1) for the backward.
   factor *= r.weight;
   const Array fa = factor * a;
   dU->setZero(n, head.unit_rows().cols());
-  Array pu = Array::Zero(n);  // sum over classes of p_ic u_ic (u: the unscaled logit)
   for (Index b = 0; b < head.blocks(); ++b) {
     const Index c0 = head.first(b), nc = head.size(b);
-    if (head.single_block()) {
-      E.array().colwise() *= (shift - lse).exp();  // exp(z - shift) -> p
-    } else {
-      head.cosines(b, S);
-      logits(b, S, E, false);
-      E.array().colwise() -= lse;
-      E.array() = E.array().exp();
-    }
-    if (rows.scale_grad) pu += (E.array() * S.array()).rowwise().sum();
-    // E becomes G = f_i a_i p, the target entries f_i a_i (p - 1) psi'(cos).
+    if (!head.single_block()) head.cosines(b, S, !unscaled);
     for (Index i = 0; i < n; ++i) {
+      RowMap g(S.data() + i * nc, nc);
+      if (head.single_block()) {
+        g *= std::exp(shift(i) - lse(i));  // exp(z - shift) -> p
+      } else {
+        logits(b, g, i, false);
+        g = (g - lse(i)).exp();
+      }
       const Index t = labels(i) - c0;
-      if (t < 0 || t >= nc) continue;
-      const Scalar p = E(i, t);
-      if (rows.scale_grad) pu(i) += p * (margin.value(target_cos(i)) - target_cos(i));
-      E(i, t) = (p - Scalar(1)) * margin.slope(target_cos(i));
+      if (t >= 0 && t < nc) g(t) = (g(t) - Scalar(1)) * margin.slope(target_cos(i));
+      if (unscaled) {
+        g *= fa(i) * head.column_scale(b);
+      } else {
+        g *= fa(i);
+      }
     }
-    E.array().colwise() *= fa;
-    head.give_back(S);
-    head.backward(b, E, *dU, *dW);
+    head.backward(b, S, *dU, *dW, unscaled);
   }
-  if (rows.scale_grad) {
-    // dL/da_i = f_i (sum_c p_ic u_ic - u_iy), u_iy = psi(cos_iy).
-    rows.scale_grad->resize(n);
+  if (with_scale_grad) {
+    // dL/da_i = f_i (sum_c p_ic u_ic - u_iy) with u = z / a_i (a_i = 0: no gradient is asked of it).
+    rows.scale_grad->setZero(n);
     for (Index i = 0; i < n; ++i) {
-      (*rows.scale_grad)(i) = factor(i) * (pu(i) - margin.value(target_cos(i)));
+      if (a(i) > Scalar(0)) (*rows.scale_grad)(i) = factor(i) * (zsum(i) / sum(i) - target_logit(i)) / a(i);
     }
   }
   return r.value;

@@ -110,7 +110,6 @@ struct ProxyAnchorLoss {
         if (t < 0 || t >= nc) continue;
         E(i, t) = -alpha * pos_w * std::exp(vpos[static_cast<std::size_t>(i)] - pos_max(t)) / pos_sum(t);
       }
-      head.give_back(S);
       head.backward(b, E, dU, dW);
     }
     if (grads) {
