@@ -45,7 +45,7 @@ struct ProxyAnchorLoss {
   template <class Scalar>
   static Scalar eval(const ConstRowRef<Scalar>& X, const LabelVector& labels, const ConstRowRef<Scalar>& W,
                      const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    using Array = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
+    using Array = typename ClassBlocks<Scalar>::RowArray;
     require_embeddings<Scalar>(name, "X", X);
     const Index classes = require_class_weights<Scalar>(name, X, W);
     require_class_labels(name, labels, classes);
@@ -69,28 +69,36 @@ struct ProxyAnchorLoss {
       dW.setZero(W.rows(), W.cols());
     }
     Scalar value = 0;
-    typename ClassBlocks<Scalar>::Block S, E;
+    typename ClassBlocks<Scalar>::Block S;
+    using RowMap = Eigen::Map<Array>;
     std::vector<Scalar> vpos(static_cast<std::size_t>(n));
     for (Index b = 0; n > 0 && b < head.blocks(); ++b) {
       const Index c0 = head.first(b), nc = head.size(b);
-      head.cosines(b, S);
-      // Negatives: alpha (cos + m) everywhere but at the rows' own classes.
-      E = alpha * (S.array() + m);
-      Array pos_max = Array::Zero(nc), pos_sum = Array::Zero(nc);
+      head.cosines(b, S, false);  // 1 / |w| folded into the first sweep
+      const Array inv = head.column_scale(b);
+      // Sweep 1, row by row: v = alpha (cos + m) in place, -inf at the row's own class (its
+      // positive, alpha (m - cos), kept aside); the columns' maxima, from 0 (the "1 +").
+      Array pos_max = Array::Zero(nc), neg_max = Array::Zero(nc);
       for (Index i = 0; i < n; ++i) {
+        RowMap v(S.data() + i * nc, nc);
+        v *= inv;
         const Index t = labels(i) - c0;
-        if (t < 0 || t >= nc) continue;
-        vpos[static_cast<std::size_t>(i)] = alpha * (m - S(i, t));
-        pos_max(t) = std::max(pos_max(t), vpos[static_cast<std::size_t>(i)]);
-        E(i, t) = -inf;
+        const bool own = t >= 0 && t < nc;
+        const Scalar p = own ? alpha * (m - v(t)) : Scalar(0);
+        v = alpha * (v + m);
+        if (own) {
+          vpos[static_cast<std::size_t>(i)] = p;
+          pos_max(t) = std::max(pos_max(t), p);
+          v(t) = -inf;
+        }
+        neg_max = neg_max.max(v);
       }
-      // The "1 +" is exp(0): both maxima start at 0.
-      const Array neg_max = E.colwise().maxCoeff().array().max(Scalar(0));
-      E.array().rowwise() -= neg_max;
-      E.array() = E.array().exp();
-      const Array neg_sum = E.colwise().sum().array() + (-neg_max).exp();
-      pos_sum = (-pos_max).exp();
+      // Sweep 2: the exponentials and the columns' sums.
+      Array neg_sum = (-neg_max).exp(), pos_sum = (-pos_max).exp();
       for (Index i = 0; i < n; ++i) {
+        RowMap v(S.data() + i * nc, nc);
+        v = (v - neg_max).exp();
+        neg_sum += v;
         const Index t = labels(i) - c0;
         if (t >= 0 && t < nc) pos_sum(t) += std::exp(vpos[static_cast<std::size_t>(i)] - pos_max(t));
       }
@@ -102,15 +110,18 @@ struct ProxyAnchorLoss {
         if (terms) (*terms)(c0 + c) = pos + neg;
       }
       if (!grads) continue;
-      // dneg_c / dcos_ic = alpha e_ic / sum; dpos_c / dcos_ic = -alpha e_ic / sum (E is 0 at the own class).
-      const Array neg_g = (alpha * neg_w) / neg_sum;
-      E.array().rowwise() *= neg_g;
+      // dneg_c / dcos_ic = alpha e_ic / sum; dpos_c / dcos_ic = -alpha e_ic / sum (e is 0 at the own
+      // class); times 1 / |w| for the backward.
+      const Array neg_g = (alpha * neg_w) * inv / neg_sum;
       for (Index i = 0; i < n; ++i) {
+        RowMap g(S.data() + i * nc, nc);
+        g *= neg_g;
         const Index t = labels(i) - c0;
-        if (t < 0 || t >= nc) continue;
-        E(i, t) = -alpha * pos_w * std::exp(vpos[static_cast<std::size_t>(i)] - pos_max(t)) / pos_sum(t);
+        if (t >= 0 && t < nc) {
+          g(t) = -alpha * pos_w * inv(t) * std::exp(vpos[static_cast<std::size_t>(i)] - pos_max(t)) / pos_sum(t);
+        }
       }
-      head.backward(b, E, dU, dW);
+      head.backward(b, S, dU, dW, true);
     }
     if (grads) {
       head.finish_rows(dU);
