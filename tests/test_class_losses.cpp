@@ -356,6 +356,34 @@ TEST_CASE("class-weight losses: the margin branches' gradients match finite diff
   }
 }
 
+TEST_CASE("class-weight losses: reductions and sample weights", "[class_losses][gradient]") {
+  const Index n = 9, dim = 4;
+  const Eigen::VectorXi y = random_labels(n, 5, 471);
+  const RowMatrix<double> X = random_embeddings<double>(n, dim, 472), W = random_embeddings<double>(5, dim, 473);
+  Eigen::VectorXd w = random_embeddings<double>(n, 1, 474).cwiseAbs();
+  w(3) = 0;
+  ArcFaceOptions o;
+  o.scale = 3;
+  const LossResult<double> mean = arcface_loss(X, y, W, o);
+  o.reduction = Sum();
+  CHECK(arcface_loss(X, y, W, o, value_only) == Approx(mean.value * double(n)).epsilon(1e-14));
+  o.reduction = Mean(w);
+  const LossResult<double> weighted = arcface_loss(X, y, W, o);
+  CHECK(weighted.value == Approx(mean.terms.dot(w) / double(n)).epsilon(1e-14));
+  CHECK(weighted.terms(3) == 0);
+  CHECK(weighted.grad[0].row(3).isZero(0));
+  const auto rx = testing::check_gradient([&](const RowMatrix<double>& x) { return arcface_loss(x, y, W, o, value_only); },
+                                          X, weighted.grad[0]);
+  const auto rw = testing::check_gradient([&](const RowMatrix<double>& v) { return arcface_loss(X, y, v, o, value_only); },
+                                          W, weighted.grad[1]);
+  INFO("dX " << rx.summary() << "; dW " << rw.summary());
+  CHECK(rx.passed);
+  CHECK(rw.passed);
+  Eigen::VectorXd short_w = w.head(n - 1);
+  o.reduction = Mean(short_w);
+  REQUIRE_INVALID_ARGUMENT(arcface_loss(X, y, W, o, value_only), "arcface_loss", "sample weights");
+}
+
 TEST_CASE("class-weight losses: the blocked head equals the whole head", "[class_losses][blocks]") {
   // 13 classes in blocks of 1, 2, 5 and 13 classes (the workspace budget picks the block).
   const Index n = 9, dim = 6;
