@@ -36,7 +36,7 @@ inline void require_class_labels(const char* function, const LabelVector& labels
     if (labels(i) < 0 || labels(i) >= classes) {
       std::ostringstream msg;
       msg << "argument 'labels' has " << labels(i) << " at row " << i << ", outside [0, " << classes
-          << "): W has " << classes << " classes (one row per class" << ")";
+          << "): W has weights for " << classes << " classes";
       fail(function, msg.str());
     }
   }
