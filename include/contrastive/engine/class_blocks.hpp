@@ -57,7 +57,7 @@ Vector<Scalar> inverse_row_norms(const ConstRowRef<Scalar>& M) {
 // matrix that was normalised with inverse norms inv (from row `first` on):
 // dr = inv (du - (du . u) u) with u = inv r; 0 for a zero row.
 template <class Scalar, class DU, class DR>
-void unit_rows_backward(Eigen::MatrixBase<DU>& dU, const Eigen::MatrixBase<DR>& R, const Vector<Scalar>& inv,
+void normalized_rows_backward(Eigen::MatrixBase<DU>& dU, const Eigen::MatrixBase<DR>& R, const Vector<Scalar>& inv,
                         Index first = 0) {
   for (Index i = 0; i < dU.rows(); ++i) {
     const Scalar s = inv(first + i);
@@ -174,7 +174,7 @@ class ClassBlocks {
   }
 
   // dL/dX from dL/dX^ (in place).
-  void finish_rows(RowMatrix<Scalar>& dU) const { unit_rows_backward<Scalar>(dU, X_, x_inv_); }
+  void finish_rows(RowMatrix<Scalar>& dU) const { normalized_rows_backward<Scalar>(dU, X_, x_inv_); }
 
  private:
   const ConstRowRef<Scalar>& X_;
