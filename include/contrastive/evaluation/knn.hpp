@@ -1,0 +1,312 @@
+// Exact k nearest neighbours of queries Q (N x D) in a reference set R (M x D),
+// computed in blocks under a memory budget. This is the k-NN behind
+// pytorch-metric-learning's AccuracyCalculator (PML's CustomKNN on a full
+// distance matrix, or FaissKNN's IndexFlatL2: both exact), without the N x M
+// matrix.
+//
+// Order: ascending distance under the metric (for DotProduct, descending
+// similarity x . y), ties broken by the smaller reference index, so the result
+// is one well-defined list. Euclidean ranks on the squared distance (the same
+// order without a square root per pair; the returned distances are the
+// Euclidean ones, correctly rounded).
+//
+// Queries inside the reference (KnnOptions::ref_includes_query, PML's argument
+// of that name): the queries are the first N rows of R, and query i never
+// returns reference row i (its self-match), so at most M - 1 neighbours exist.
+// PML asks its k-NN for k + 1 and removes the self index afterwards; the two
+// agree except where more than k + 1 references tie at the query's own position.
+//
+// Blocks: queries in blocks of up to 256 rows; for each, the references in
+// column blocks, one Gram product per tile (the metric's kernel, near
+// duplicates recomputed from their difference), each query keeping its best
+// candidates in a buffer of 2k entries: a tile entry enters only if it beats
+// the current k-th best, so after the first tiles almost every entry costs one
+// comparison. Memory beyond the inputs: one tile (query block x reference block
+// scalars), the candidate buffers (query block x 2k entries), and for Cosine
+// the unit rows of Q and R (a Mahalanobis or Normalized metric transforms Q and
+// R once as well). KnnOptions::memory_budget_bytes bounds the tile and the
+// buffers; a budget too small for one query's buffer and one tile column is
+// rejected.
+#pragma once
+
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+#include "contrastive/metrics/euclidean.hpp"
+#include "contrastive/metrics/metric_traits.hpp"
+#include "contrastive/metrics/pairwise_kernel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace contrastive {
+
+using IndexMatrix = Eigen::Matrix<Index, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+struct KnnOptions {
+  // The queries are the first N rows of the reference set; query i skips reference i.
+  bool ref_includes_query = false;
+  // Bytes for one distance tile and the queries' candidate buffers (inputs not counted).
+  std::size_t memory_budget_bytes = std::size_t(256) << 20;
+  // Rows per query block and per reference block; 0 derives them from the budget. Tests force tiny ones.
+  Index query_block_rows = 0;
+  Index reference_block_rows = 0;
+};
+
+// Row i: the k neighbours of query i, nearest first. Distances are the metric's
+// (for DotProduct the negated similarity -x . y, so every row is ascending).
+template <class Scalar>
+struct KnnResult {
+  IndexMatrix indices;
+  RowMatrix<Scalar> distances;
+};
+
+namespace detail {
+
+template <class Scalar>
+struct Neighbour {
+  Scalar distance;
+  Index index;
+};
+
+template <class Scalar>
+bool nearer(const Neighbour<Scalar>& a, const Neighbour<Scalar>& b) {
+  return a.distance < b.distance || (a.distance == b.distance && a.index < b.index);
+}
+
+// Eigen picks a product kernel by size (coefficient-wise under 20 for rows +
+// cols + depth, a GEMV for one row or column), and the kernels round
+// differently; tiles of at least this many rows and columns stay on the kernel
+// the whole product takes.
+constexpr Index knn_min_tile = 20;
+
+struct KnnBlocks {
+  Index query_rows;
+  Index reference_rows;
+};
+
+inline KnnBlocks knn_blocks(const char* function, const KnnOptions& options, Index queries, Index references,
+                            Index width, std::size_t scalar_size, std::size_t neighbour_size) {
+  const std::size_t per_query = 2 * static_cast<std::size_t>(width) * neighbour_size;
+  const std::size_t budget = options.memory_budget_bytes;
+  Index q = options.query_block_rows > 0 ? options.query_block_rows : std::min<Index>(queries, 256);
+  q = std::max<Index>(1, std::min(q, queries));
+  if (options.query_block_rows == 0) {
+    const std::size_t want_cols = static_cast<std::size_t>(std::min<Index>(references, 256));
+    while (q > 1 && static_cast<std::size_t>(q) * (per_query + want_cols * scalar_size) > budget) q /= 2;
+  }
+  if (static_cast<std::size_t>(q) * (per_query + scalar_size) > budget) {
+    fail(function, "KnnOptions::memory_budget_bytes (" + std::to_string(budget) + ") is too small for " +
+                       std::to_string(q) + " queries' candidate buffers of 2 x " + std::to_string(width) +
+                       " neighbours and one distance column; it needs at least " +
+                       std::to_string(static_cast<std::size_t>(q) * (per_query + scalar_size)));
+  }
+  Index r = options.reference_block_rows;
+  if (r <= 0) {
+    r = static_cast<Index>((budget - static_cast<std::size_t>(q) * per_query) /
+                           (static_cast<std::size_t>(q) * scalar_size));
+  }
+  r = std::max<Index>(1, std::min(r, references));
+  return {q, r};
+}
+
+// Unit rows (zero rows stay zero) and the indicator of a non-zero row.
+template <class Scalar>
+void unit_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vector<Scalar>& nonzero) {
+  unit.resize(X.rows(), X.cols());
+  nonzero.resize(X.rows());
+  for (Index i = 0; i < X.rows(); ++i) {
+    const Scalar n = X.row(i).norm();
+    nonzero(i) = n > Scalar(0) ? Scalar(1) : Scalar(0);
+    if (n > Scalar(0)) {
+      unit.row(i) = X.row(i) / n;
+    } else {
+      unit.row(i).setZero();
+    }
+  }
+}
+
+// The blocked exact k-NN on the metric's rows Zq, Zr under kernel kind Kind.
+// Calls visit(query, const Neighbour<Scalar>* nearest_first, width) for every
+// query in increasing order; distances are the kernel's order distances
+// (squared for Euclidean: order_to_distance turns them into distances).
+template <MetricKind Kind, class Scalar, class Visit>
+void knn_blocked(const char* function, const ConstRowRef<Scalar>& Zq_in, const ConstRowRef<Scalar>& Zr_in,
+                 Index width, const KnnOptions& options, Visit&& visit) {
+  constexpr MetricKind Order = Kind == MetricKind::Euclidean ? MetricKind::SquaredEuclidean : Kind;
+  const Index n = Zq_in.rows();
+  const Index m = Zr_in.rows();
+  if (n == 0 || width == 0) return;
+  RowMatrix<Scalar> q_unit, r_unit;
+  Vector<Scalar> sq_q, sq_r;
+  if constexpr (Kind == MetricKind::Cosine) {
+    unit_rows<Scalar>(Zq_in, q_unit, sq_q);
+    unit_rows<Scalar>(Zr_in, r_unit, sq_r);
+  }
+  const ConstRowRef<Scalar> Zq(Kind == MetricKind::Cosine ? ConstRowRef<Scalar>(q_unit) : Zq_in);
+  const ConstRowRef<Scalar> Zr(Kind == MetricKind::Cosine ? ConstRowRef<Scalar>(r_unit) : Zr_in);
+  if constexpr (Kind != MetricKind::Cosine) {
+    sq_q = Zq.rowwise().squaredNorm();
+    sq_r = Zr.rowwise().squaredNorm();
+  }
+  const KnnBlocks blocks = knn_blocks(function, options, n, m, width, sizeof(Scalar), sizeof(Neighbour<Scalar>));
+  const Index q_window = std::min(n, knn_min_tile);
+  const Index r_window = std::min(m, knn_min_tile);
+  const std::size_t capacity = 2 * static_cast<std::size_t>(width);
+  std::vector<std::vector<Neighbour<Scalar>>> best(static_cast<std::size_t>(blocks.query_rows));
+  for (auto& b : best) b.reserve(capacity);
+  std::vector<Scalar> threshold(static_cast<std::size_t>(blocks.query_rows));
+  RowMatrix<Scalar> G;
+  Vector<Scalar> sx, sy;
+  std::vector<NearPair> near;
+  const auto compact = [width](std::vector<Neighbour<Scalar>>& b) {
+    std::nth_element(b.begin(), b.begin() + (width - 1), b.end(), nearer<Scalar>);
+    b.resize(static_cast<std::size_t>(width));
+    // After nth_element, entry width - 1 is the width-th nearest; later references have larger indices.
+    return b[static_cast<std::size_t>(width - 1)].distance;
+  };
+  for (Index q0 = 0; q0 < n; q0 += blocks.query_rows) {
+    const Index rows = std::min(blocks.query_rows, n - q0);
+    const Index qw0 = rows >= q_window ? q0 : std::min(q0, n - q_window);
+    const Index qw = std::max(rows, q_window);
+    for (Index r = 0; r < rows; ++r) {
+      best[static_cast<std::size_t>(r)].clear();
+      threshold[static_cast<std::size_t>(r)] = std::numeric_limits<Scalar>::infinity();
+    }
+    const ConstRowRef<Scalar> Xq(Zq.middleRows(qw0, qw));
+    sx = sq_q.segment(qw0, qw);
+    for (Index c0 = 0; c0 < m; c0 += blocks.reference_rows) {
+      const Index cols = std::min(blocks.reference_rows, m - c0);
+      const Index cw0 = cols >= r_window ? c0 : std::min(c0, m - r_window);
+      const Index cw = std::max(cols, r_window);
+      const ConstRowRef<Scalar> Xr(Zr.middleRows(cw0, cw));
+      sy = sq_r.segment(cw0, cw);
+      G.noalias() = Xq * Xr.transpose();
+      gram_to_distances<Order, Scalar>(Xq, Xr, sx, sy, false, G, near);
+      if constexpr (Kind == MetricKind::Cosine) {
+        // A zero row has similarity 0 with everything: distance 1.
+        for (Index i = 0; i < qw; ++i) {
+          if (sx(i) == Scalar(0)) G.row(i).setOnes();
+        }
+        for (Index j = 0; j < cw; ++j) {
+          if (sy(j) == Scalar(0)) G.col(j).setOnes();
+        }
+      }
+      for (Index r = 0; r < rows; ++r) {
+        const Index query = q0 + r;
+        const Index self = options.ref_includes_query ? query : -1;
+        const Scalar* d = G.row(q0 - qw0 + r).data() + (c0 - cw0);
+        std::vector<Neighbour<Scalar>>& b = best[static_cast<std::size_t>(r)];
+        Scalar tau = threshold[static_cast<std::size_t>(r)];
+        for (Index j = 0; j < cols; ++j) {
+          if (!(d[j] < tau)) continue;
+          const Index index = c0 + j;
+          if (index == self) continue;
+          b.push_back(Neighbour<Scalar>{d[j], index});
+          if (b.size() == capacity) tau = compact(b);
+        }
+        threshold[static_cast<std::size_t>(r)] = tau;
+      }
+    }
+    for (Index r = 0; r < rows; ++r) {
+      std::vector<Neighbour<Scalar>>& b = best[static_cast<std::size_t>(r)];
+      if (static_cast<Index>(b.size()) > width) compact(b);
+      std::sort(b.begin(), b.end(), nearer<Scalar>);
+      visit(q0 + r, static_cast<const Neighbour<Scalar>*>(b.data()), static_cast<Index>(b.size()));
+    }
+  }
+}
+
+template <MetricKind Kind, class Scalar>
+Scalar order_to_distance(Scalar order) {
+  if constexpr (Kind == MetricKind::Euclidean) {
+    return static_cast<Scalar>(std::sqrt(static_cast<double>(order)));
+  } else {
+    return order;
+  }
+}
+
+// The checks shared by knn and the retrieval metrics.
+template <class Scalar>
+void require_query_reference(const char* function, const ConstRowRef<Scalar>& Q, const ConstRowRef<Scalar>& R,
+                             const KnnOptions& options) {
+  require_embeddings<Scalar>(function, "queries", Q);
+  require_embeddings<Scalar>(function, "references", R);
+  if (Q.rows() == 0) fail(function, "argument 'queries' is empty (0 rows)");
+  if (R.rows() == 0) fail(function, "argument 'references' is empty (0 rows)");
+  require_same_cols(function, "queries", Q, "references", R);
+  if (options.query_block_rows < 0 || options.reference_block_rows < 0) {
+    fail(function, "KnnOptions::query_block_rows and reference_block_rows must be >= 0 (0 = from the budget), got " +
+                       std::to_string(options.query_block_rows) + " and " +
+                       std::to_string(options.reference_block_rows));
+  }
+  if (options.ref_includes_query) {
+    if (R.rows() < Q.rows()) {
+      fail(function, "KnnOptions::ref_includes_query needs the queries as the first rows of 'references', but "
+                     "'queries' has " + std::to_string(Q.rows()) + " rows and 'references' " +
+                         std::to_string(R.rows()));
+    }
+    if (!(R.topRows(Q.rows()).array() == Q.array()).all()) {
+      fail(function, "KnnOptions::ref_includes_query: the first " + std::to_string(Q.rows()) +
+                         " rows of 'references' must equal 'queries'");
+    }
+  }
+}
+
+inline Index available_neighbours(Index references, const KnnOptions& options) {
+  return references - (options.ref_includes_query ? 1 : 0);
+}
+
+inline void require_k(const char* function, const char* argument, Index k, Index available) {
+  if (k <= 0) fail(function, std::string("argument '") + argument + "' must be >= 1, got " + std::to_string(k));
+  if (k > available) {
+    fail(function, std::string("argument '") + argument + "' (" + std::to_string(k) +
+                       ") is larger than the number of reference rows a query can return (" +
+                       std::to_string(available) + ")");
+  }
+}
+
+}  // namespace detail
+
+// The k nearest references of every query (N x k indices and distances).
+template <class Metric, class DQ, class DR>
+KnnResult<typename DQ::Scalar> knn(const Eigen::MatrixBase<DQ>& queries, const Eigen::MatrixBase<DR>& references,
+                                   Index k, const Metric& metric, const KnnOptions& options = {}) {
+  using Scalar = typename DQ::Scalar;
+  detail::check_same_scalar<DQ, DR>();
+  detail::check_metric<Metric>();
+  const char* fn = "knn";
+  const ConstRowRef<Scalar> Q(queries.derived());
+  const ConstRowRef<Scalar> R(references.derived());
+  detail::require_query_reference<Scalar>(fn, Q, R, options);
+  detail::require_k(fn, "k", k, detail::available_neighbours(R.rows(), options));
+  metric.template check_rows<Scalar>(fn, Q);
+  KnnResult<Scalar> result;
+  result.indices.resize(Q.rows(), k);
+  result.distances.resize(Q.rows(), k);
+  metric.template with_rows<Scalar>(Q, [&](auto kind, const ConstRowRef<Scalar>& Zq) {
+    metric.template with_rows<Scalar>(R, [&](auto, const ConstRowRef<Scalar>& Zr) {
+      constexpr detail::MetricKind Kind = decltype(kind)::value;
+      detail::knn_blocked<Kind, Scalar>(
+          fn, Zq, Zr, k, options, [&](Index query, const detail::Neighbour<Scalar>* nearest, Index count) {
+            for (Index j = 0; j < count; ++j) {
+              result.indices(query, j) = nearest[j].index;
+              result.distances(query, j) = detail::order_to_distance<Kind, Scalar>(nearest[j].distance);
+            }
+          });
+    });
+  });
+  return result;
+}
+
+template <class Metric = Euclidean, class DQ, class DR>
+KnnResult<typename DQ::Scalar> knn(const Eigen::MatrixBase<DQ>& queries, const Eigen::MatrixBase<DR>& references,
+                                   Index k, const KnnOptions& options = {}) {
+  return knn(queries, references, k, Metric{}, options);
+}
+
+}  // namespace contrastive
