@@ -47,6 +47,17 @@ def recall_at(query, query_labels, reference, reference_labels, ref_includes_que
     return [same[keep, :j].any(axis=1).mean() for j in RECALL_AT], idx.numpy()
 
 
+def exact_mrr(query, query_labels, reference, reference_labels, ref_includes_query, dist, k_name):
+    """PML computes the mean reciprocal rank in float32; this is the same from its k-NN, in float64."""
+    counts = np.array([(reference_labels == y).sum() for y in query_labels]) - int(ref_includes_query)
+    k = {"maxbin": counts.max(), "all": len(reference) - int(ref_includes_query), "k5": 5}[k_name]
+    _, idx = CustomKNN(distance(dist))(torch.tensor(query), int(k), torch.tensor(reference), ref_includes_query)
+    same = reference_labels[idx.numpy()] == query_labels[:, None]
+    keep = counts > 0
+    rr = [1.0 / (np.argmax(row) + 1) if row.any() else 0.0 for row in same[keep]]
+    return float(np.mean(rr))
+
+
 def add_case(w, name, query, query_labels, reference, reference_labels, ref_includes_query, dist):
     w.add(name + "_queries", query.astype(np.float64))
     w.add(name + "_query_labels", query_labels)
@@ -64,7 +75,10 @@ def add_case(w, name, query, query_labels, reference, reference_labels, ref_incl
             else:
                 acc = calc.get_accuracy(query, query_labels, reference, reference_labels, ref_includes_query)
             w.add("%s_%s%s" % (name, k_name, "_avg" if avg else ""), [acc[m] for m in METRICS])
-    recalls, idx = recall_at(query, query_labels, ref, ref_labels, reference is None or ref_includes_query, dist)
+    self = reference is None or ref_includes_query
+    for k_name in ["maxbin", "all", "k5"]:
+        w.add("%s_%s_mrr64" % (name, k_name), exact_mrr(query, query_labels, ref, ref_labels, self, dist, k_name))
+    recalls, idx = recall_at(query, query_labels, ref, ref_labels, self, dist)
     w.add(name + "_recall", recalls)
     w.add(name + "_knn10", idx)
 
@@ -114,6 +128,7 @@ def main():
     w = ReferenceWriter(os.path.join(DATA, "pml_accuracy.txt"),
                         "PML 2.8.1 AccuracyCalculator (CustomKNN, torch) on float32 data; generate_pml_accuracy.py\n"
                         "<case>_<k>[_avg]: " + " ".join(METRICS) + "\n"
+                        "<case>_<k>_mrr64: mean_reciprocal_rank from the same k-NN in float64 (PML's is float32)\n"
                         "<case>_recall: recall@" + ",".join(map(str, RECALL_AT)) + " from the torch k-NN; "
                         "<case>_knn10: its 10 nearest reference indices")
     retrieval(w)

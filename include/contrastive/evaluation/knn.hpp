@@ -17,7 +17,7 @@
 // agree except where more than k + 1 references tie at the query's own position.
 //
 // Blocks: queries in blocks of up to 256 rows; for each, the references in
-// column blocks, one Gram product per tile (the metric's kernel, near
+// tiles of 512 rows, one Gram product per tile (the metric's kernel, near
 // duplicates recomputed from their difference), each query keeping its best
 // candidates in a buffer of 2k entries: a tile entry enters only if it beats
 // the current k-th best, so after the first tiles almost every entry costs one
@@ -25,8 +25,9 @@
 // scalars), the candidate buffers (query block x 2k entries), and for Cosine
 // the unit rows of Q and R (a Mahalanobis or Normalized metric transforms Q and
 // R once as well). KnnOptions::memory_budget_bytes bounds the tile and the
-// buffers; a budget too small for one query's buffer and one tile column is
-// rejected.
+// buffers (it sets the query block); a budget too small for one query's buffer
+// and its row of a tile is rejected. Results are bit for bit the same under any
+// budget and query block size.
 #pragma once
 
 #include "contrastive/core/types.hpp"
@@ -52,8 +53,10 @@ struct KnnOptions {
   bool ref_includes_query = false;
   // Bytes for one distance tile and the queries' candidate buffers (inputs not counted).
   std::size_t memory_budget_bytes = std::size_t(256) << 20;
-  // Rows per query block and per reference block; 0 derives them from the budget. Tests force tiny ones.
+  // Rows per query block; 0 derives it from the budget. Tests force tiny ones.
   Index query_block_rows = 0;
+  // References per tile; 0 is the fixed default (512), with which the result does not depend on the
+  // budget or the query blocks bit for bit. Another width can change distances in their last bit.
   Index reference_block_rows = 0;
 };
 
@@ -89,28 +92,31 @@ struct KnnBlocks {
   Index reference_rows;
 };
 
+// References go in tiles of a fixed width: Eigen's product kernel rounds a
+// Gram entry according to where its reference row falls in the tile (the
+// remainder rows of a tile take other code paths), so a fixed width makes
+// every distance, hence every order, independent of the memory budget and of
+// the query blocks. The budget sets the query block.
+constexpr Index knn_reference_tile = 512;
+
 inline KnnBlocks knn_blocks(const char* function, const KnnOptions& options, Index queries, Index references,
                             Index width, std::size_t scalar_size, std::size_t neighbour_size) {
   const std::size_t per_query = 2 * static_cast<std::size_t>(width) * neighbour_size;
   const std::size_t budget = options.memory_budget_bytes;
-  Index q = options.query_block_rows > 0 ? options.query_block_rows : std::min<Index>(queries, 256);
+  const Index r = std::min(references, options.reference_block_rows > 0 ? options.reference_block_rows
+                                                                         : knn_reference_tile);
+  const std::size_t per_row = per_query + static_cast<std::size_t>(std::max(r, std::min(references, knn_min_tile))) * scalar_size;
+  Index q = options.query_block_rows > 0 ? options.query_block_rows : 256;
   q = std::max<Index>(1, std::min(q, queries));
   if (options.query_block_rows == 0) {
-    const std::size_t want_cols = static_cast<std::size_t>(std::min<Index>(references, 256));
-    while (q > 1 && static_cast<std::size_t>(q) * (per_query + want_cols * scalar_size) > budget) q /= 2;
+    while (q > 1 && static_cast<std::size_t>(q) * per_row > budget) q /= 2;
   }
-  if (static_cast<std::size_t>(q) * (per_query + scalar_size) > budget) {
+  if (static_cast<std::size_t>(q) * per_row > budget) {
     fail(function, "KnnOptions::memory_budget_bytes (" + std::to_string(budget) + ") is too small for " +
                        std::to_string(q) + " queries' candidate buffers of 2 x " + std::to_string(width) +
-                       " neighbours and one distance column; it needs at least " +
-                       std::to_string(static_cast<std::size_t>(q) * (per_query + scalar_size)));
+                       " neighbours and their distances to one tile of " + std::to_string(r) +
+                       " references; it needs at least " + std::to_string(static_cast<std::size_t>(q) * per_row));
   }
-  Index r = options.reference_block_rows;
-  if (r <= 0) {
-    r = static_cast<Index>((budget - static_cast<std::size_t>(q) * per_query) /
-                           (static_cast<std::size_t>(q) * scalar_size));
-  }
-  r = std::max<Index>(1, std::min(r, references));
   return {q, r};
 }
 
