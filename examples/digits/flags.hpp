@@ -20,7 +20,8 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class LossKind { BatchHard, SemiHard, BatchAll, Contrastive, Margin, SupCon };
+// NTXent and VICReg are self-supervised: two random warps of each image, labels unused in training.
+enum class LossKind { BatchHard, SemiHard, BatchAll, Contrastive, Margin, SupCon, NTXent, VICReg };
 enum class MetricKind { Euclidean, SquaredEuclidean, Cosine };
 
 struct Flags {
@@ -36,11 +37,14 @@ struct Flags {
   double lr = 2e-3;
   double weight_decay = 0.01;
   std::optional<double> margin;  // per-loss default, see margin_or_default()
-  double temperature = 0.1;
-  bool normalize = true;
+  double temperature = 0.1;  // supcon; ntxent's default is 0.5 (temperature_or_default)
+  bool temperature_given = false;
+  bool normalize = true;  // VICReg: off unless --normalize is given (its variance term wants std >= 1 per dimension)
+  bool normalize_given = false;
   bool augment = true;  // random small warps of the training images (digits/augment.hpp)
   unsigned seed = 1;
   std::string out = "digits_embedding.svg";
+  std::string curve;  // training-curve SVG; empty = <out without .svg>_curve.svg
   std::string data = CONTRASTIVE_DIGITS_CSV;
 
   // Triplet margin, contrastive neg_margin, or margin-loss alpha.
@@ -48,15 +52,29 @@ struct Flags {
     if (margin) return *margin;
     return loss == LossKind::Contrastive ? 1.0 : loss == LossKind::Margin ? 0.2 : 0.5;
   }
+
+  double temperature_or_default() const {
+    return temperature_given || loss != LossKind::NTXent ? temperature : 0.5;
+  }
+
+  bool self_supervised() const { return loss == LossKind::NTXent || loss == LossKind::VICReg; }
+  bool normalize_embeddings() const { return normalize_given || loss != LossKind::VICReg ? normalize : false; }
+
+  std::string curve_path() const {
+    if (!curve.empty()) return curve;
+    const std::string stem = out.size() > 4 && out.compare(out.size() - 4, 4, ".svg") == 0 ? out.substr(0, out.size() - 4) : out;
+    return stem + "_curve.svg";
+  }
 };
 
 inline const char* usage() {
   return "usage: train_digits [flags]\n"
          "Trains a small MLP embedding of the UCI 8x8 digits with a contrastive loss\n"
-         "and reports held-out Recall@1 (1-nearest-neighbour accuracy).\n"
+         "and reports held-out Recall@1 (1-nearest-neighbour accuracy), MAP@R and k-means NMI.\n"
          "\n"
          "  --loss NAME        batch-hard (default), semi-hard, batch-all, contrastive,\n"
-         "                     margin, supcon\n"
+         "                     margin, supcon; self-supervised (two random warps of each\n"
+         "                     image, labels unused): ntxent, vicreg\n"
          "  --metric NAME      euclidean (default), squared, cosine\n"
          "  --dim N            embedding size (default 16)\n"
          "  --hidden N         hidden layer width (default 512)\n"
@@ -67,12 +85,14 @@ inline const char* usage() {
          "  --weight-decay X   AdamW decoupled weight decay (default 0.01)\n"
          "  --margin X         triplet margin / contrastive neg_margin / margin-loss alpha\n"
          "                     (default 0.5 / 1.0 / 0.2)\n"
-         "  --temperature X    supcon temperature (default 0.1)\n"
-         "  --normalize on|off L2-normalise the embeddings (default on)\n"
+         "  --temperature X    supcon / ntxent temperature (default 0.1 / 0.5)\n"
+         "  --normalize on|off L2-normalise the embeddings (default on; off for vicreg)\n"
          "  --augment on|off   warp each training image a little: rotation up to 5 degrees,\n"
          "                     scale up to 5%, shift up to a quarter pixel (default on)\n"
          "  --seed N           seed of the split, the initialisation and the batches (default 1)\n"
          "  --out FILE         SVG of the held-out embeddings (default digits_embedding.svg)\n"
+         "  --curve FILE       SVG of the loss and held-out Recall@1 per epoch\n"
+         "                     (default: the --out name with _curve)\n"
          "  --data FILE        digits CSV (default: the copy in examples/data)\n"
          "  --help             this text\n";
 }
@@ -120,7 +140,7 @@ inline Flags parse_flags(int argc, char** argv) {
     }
     static const char* const known[] = {"--loss", "--metric", "--normalize", "--augment", "--dim", "--hidden",
                                         "--epochs", "--p", "--k", "--batches", "--seed", "--lr",
-                                        "--weight-decay", "--margin", "--temperature", "--out", "--data"};
+                                        "--weight-decay", "--margin", "--temperature", "--out", "--curve", "--data"};
     if (std::find(std::begin(known), std::end(known), name) == std::end(known))
       throw UsageError("unknown flag '" + name + "'");
     if (!value) {
@@ -135,6 +155,8 @@ inline Flags parse_flags(int argc, char** argv) {
       else if (v == "contrastive") f.loss = LossKind::Contrastive;
       else if (v == "margin") f.loss = LossKind::Margin;
       else if (v == "supcon") f.loss = LossKind::SupCon;
+      else if (v == "ntxent") f.loss = LossKind::NTXent;
+      else if (v == "vicreg") f.loss = LossKind::VICReg;
       else throw UsageError("unknown --loss '" + v + "'");
     } else if (name == "--metric") {
       if (v == "euclidean") f.metric = MetricKind::Euclidean;
@@ -142,6 +164,7 @@ inline Flags parse_flags(int argc, char** argv) {
       else if (v == "cosine") f.metric = MetricKind::Cosine;
       else throw UsageError("unknown --metric '" + v + "'");
     } else if (name == "--normalize") {
+      f.normalize_given = true;
       if (v == "on") f.normalize = true;
       else if (v == "off") f.normalize = false;
       else throw UsageError("--normalize takes on or off, got '" + v + "'");
@@ -171,8 +194,11 @@ inline Flags parse_flags(int argc, char** argv) {
       f.margin = detail::parse_positive(name, v);
     } else if (name == "--temperature") {
       f.temperature = detail::parse_positive(name, v);
+      f.temperature_given = true;
     } else if (name == "--out") {
       f.out = v;
+    } else if (name == "--curve") {
+      f.curve = v;
     } else if (name == "--data") {
       f.data = v;
     } else {
