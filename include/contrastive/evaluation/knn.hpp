@@ -76,10 +76,14 @@ struct Neighbour {
   Index index;
 };
 
-template <class Scalar>
-bool nearer(const Neighbour<Scalar>& a, const Neighbour<Scalar>& b) {
-  return a.distance < b.distance || (a.distance == b.distance && a.index < b.index);
-}
+// The order of neighbours (a function object, so that nth_element and sort inline it).
+struct Nearer {
+  template <class Scalar>
+  bool operator()(const Neighbour<Scalar>& a, const Neighbour<Scalar>& b) const {
+    // Bitwise, not short-circuit: no branch to mispredict inside nth_element and sort.
+    return (a.distance < b.distance) | ((a.distance == b.distance) & (a.index < b.index));
+  }
+};
 
 // Eigen picks a product kernel by size (coefficient-wise under 20 for rows +
 // cols + depth, a GEMV for one row or column), and the kernels round
@@ -163,24 +167,27 @@ void knn_blocked(const char* function, const ConstRowRef<Scalar>& Zq_in, const C
   const Index q_window = std::min(n, knn_min_tile);
   const Index r_window = std::min(m, knn_min_tile);
   const std::size_t capacity = 2 * static_cast<std::size_t>(width);
-  std::vector<std::vector<Neighbour<Scalar>>> best(static_cast<std::size_t>(blocks.query_rows));
-  for (auto& b : best) b.reserve(capacity);
+  // Each query's candidates: `capacity` entries and one spare slot the branch-free scan writes into.
+  std::vector<Neighbour<Scalar>> pool(static_cast<std::size_t>(blocks.query_rows) * (capacity + 1));
+  std::vector<std::size_t> count(static_cast<std::size_t>(blocks.query_rows));
   std::vector<Scalar> threshold(static_cast<std::size_t>(blocks.query_rows));
   RowMatrix<Scalar> G;
   Vector<Scalar> sx, sy;
-  std::vector<NearPair> near;
-  const auto compact = [width](std::vector<Neighbour<Scalar>>& b) {
-    std::nth_element(b.begin(), b.begin() + (width - 1), b.end(), nearer<Scalar>);
-    b.resize(static_cast<std::size_t>(width));
-    // After nth_element, entry width - 1 is the width-th nearest; later references have larger indices.
-    return b[static_cast<std::size_t>(width - 1)].distance;
+  const Scalar fraction = near_duplicate_fraction<Scalar>();
+  std::vector<Scalar> buffer(static_cast<std::size_t>(blocks.reference_rows));
+  // Keeps the `width` nearest of b[0, size); returns the width-th distance, the new threshold (later
+  // references have larger indices, so a tie with it does not enter).
+  const auto compact = [width](Neighbour<Scalar>* b, std::size_t& size) {
+    std::nth_element(b, b + (width - 1), b + size, Nearer{});
+    size = static_cast<std::size_t>(width);
+    return b[width - 1].distance;
   };
   for (Index q0 = 0; q0 < n; q0 += blocks.query_rows) {
     const Index rows = std::min(blocks.query_rows, n - q0);
     const Index qw0 = rows >= q_window ? q0 : std::min(q0, n - q_window);
     const Index qw = std::max(rows, q_window);
     for (Index r = 0; r < rows; ++r) {
-      best[static_cast<std::size_t>(r)].clear();
+      count[static_cast<std::size_t>(r)] = 0;
       threshold[static_cast<std::size_t>(r)] = std::numeric_limits<Scalar>::infinity();
     }
     const ConstRowRef<Scalar> Xq(Zq.middleRows(qw0, qw));
@@ -192,37 +199,63 @@ void knn_blocked(const char* function, const ConstRowRef<Scalar>& Zq_in, const C
       const ConstRowRef<Scalar> Xr(Zr.middleRows(cw0, cw));
       sy = sq_r.segment(cw0, cw);
       G.noalias() = Xq * Xr.transpose();
-      gram_to_distances<Order, Scalar>(Xq, Xr, sx, sy, false, G, near);
-      if constexpr (Kind == MetricKind::Cosine) {
-        // A zero row has similarity 0 with everything: distance 1.
-        for (Index i = 0; i < qw; ++i) {
-          if (sx(i) == Scalar(0)) G.row(i).setOnes();
-        }
-        for (Index j = 0; j < cw; ++j) {
-          if (sy(j) == Scalar(0)) G.col(j).setOnes();
-        }
-      }
+      const bool zero_reference = Kind == MetricKind::Cosine && (sy.array() == Scalar(0)).any();
       for (Index r = 0; r < rows; ++r) {
         const Index query = q0 + r;
         const Index self = options.ref_includes_query ? query : -1;
-        const Scalar* d = G.row(q0 - qw0 + r).data() + (c0 - cw0);
-        std::vector<Neighbour<Scalar>>& b = best[static_cast<std::size_t>(r)];
+        const Index lr = q0 - qw0 + r;
+        const Scalar* g = G.row(lr).data() + (c0 - cw0);
+        const Scalar* syp = sq_r.data() + c0;
+        const Scalar sxv = sq_q(query);
+        Neighbour<Scalar>* b = pool.data() + static_cast<std::size_t>(r) * (capacity + 1);
+        std::size_t& used = count[static_cast<std::size_t>(r)];
         Scalar tau = threshold[static_cast<std::size_t>(r)];
-        for (Index j = 0; j < cols; ++j) {
-          if (!(d[j] < tau)) continue;
-          const Index index = c0 + j;
-          if (index == self) continue;
-          b.push_back(Neighbour<Scalar>{d[j], index});
-          if (b.size() == capacity) tau = compact(b);
+        // The row's distances exactly as gram_to_distances (and Cosine's zero-row rule) makes them,
+        // in vectorised passes over the tile row into a buffer, then one comparison per entry.
+        const Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>> gc(g, cols), sc(syp, cols);
+        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> v(buffer.data(), cols);
+        if constexpr (Order == MetricKind::DotProduct) {
+          v = -gc;
+        } else {
+          v = ((sxv + sc) - Scalar(2) * gc).max(Scalar(0));
+          if ((v - fraction * (sxv + sc)).minCoeff() < Scalar(0)) {
+            for (Index j = 0; j < cols; ++j) {
+              if (v(j) < fraction * (sxv + sc(j))) v(j) = (Zq.row(query) - Zr.row(c0 + j)).squaredNorm();
+            }
+          }
+          if constexpr (Order == MetricKind::Cosine) {
+            v = (v * Scalar(0.5)).min(Scalar(2));
+            if (sxv == Scalar(0)) v.setOnes();
+            if (zero_reference) {
+              for (Index j = 0; j < cols; ++j) {
+                if (sc(j) == Scalar(0)) v(j) = Scalar(1);
+              }
+            }
+          }
+        }
+        if (self >= c0 && self < c0 + cols) v(self - c0) = std::numeric_limits<Scalar>::infinity();
+        // Chunks with no entry below the threshold cost one vectorised minimum; the others a
+        // branch-free scan: every entry is written to the spare slot and kept if below the threshold.
+        const Scalar* d = buffer.data();
+        constexpr Index chunk = 16;
+        for (Index j0 = 0; j0 < cols; j0 += chunk) {
+          const Index len = std::min(chunk, cols - j0);
+          if (!(v.segment(j0, len).minCoeff() < tau)) continue;
+          for (Index j = j0; j < j0 + len; ++j) {
+            b[used] = Neighbour<Scalar>{d[j], c0 + j};
+            used += d[j] < tau ? 1 : 0;
+            if (used == capacity) tau = compact(b, used);
+          }
         }
         threshold[static_cast<std::size_t>(r)] = tau;
       }
     }
     for (Index r = 0; r < rows; ++r) {
-      std::vector<Neighbour<Scalar>>& b = best[static_cast<std::size_t>(r)];
-      if (static_cast<Index>(b.size()) > width) compact(b);
-      std::sort(b.begin(), b.end(), nearer<Scalar>);
-      visit(q0 + r, static_cast<const Neighbour<Scalar>*>(b.data()), static_cast<Index>(b.size()));
+      Neighbour<Scalar>* b = pool.data() + static_cast<std::size_t>(r) * (capacity + 1);
+      std::size_t& used = count[static_cast<std::size_t>(r)];
+      if (used > static_cast<std::size_t>(width)) compact(b, used);
+      std::sort(b, b + used, Nearer{});
+      visit(q0 + r, static_cast<const Neighbour<Scalar>*>(b), static_cast<Index>(used));
     }
   }
 }
