@@ -17,11 +17,16 @@
 // agree except where more than k + 1 references tie at the query's own position.
 //
 // Blocks: queries in blocks of up to 256 rows; for each, the references in
-// tiles of 512 rows, one Gram product per tile (the metric's kernel, near
-// duplicates recomputed from their difference), each query keeping its best
-// candidates in a buffer of 2k entries: a tile entry enters only if it beats
-// the current k-th best, so after the first tiles almost every entry costs one
-// comparison. Memory beyond the inputs: one tile (query block x reference block
+// tiles of 512 rows, one Gram product per tile whose entries become distances
+// bit for bit as the metric's kernel makes them (gram_to_distances: near
+// duplicates recomputed from their difference), in one vectorised pass per
+// tile row. Each query keeps its best candidates in a buffer of 2k entries,
+// compacted to the k nearest (nth_element) when full: an entry enters only if
+// it beats the current k-th best, and a run of 16 entries none of which does
+// costs one vectorised minimum. A query admits about k ln(M / k) candidates, so
+// a small k costs little beyond the product, a large one (k = max_bin_count in
+// the retrieval metrics) about as much again (docs/evaluation.md, benchmark).
+// Memory beyond the inputs: one tile (query block x reference block
 // scalars), the candidate buffers (query block x 2k entries), and for Cosine
 // the unit rows of Q and R (a Mahalanobis or Normalized metric transforms Q and
 // R once as well). KnnOptions::memory_budget_bytes bounds the tile and the
