@@ -7,6 +7,7 @@
 //
 //   train_digits                      # defaults: batch-hard triplets, Euclidean, 16-D
 //   train_digits --loss supcon --metric cosine --dim 8 --out supcon.svg
+//   train_digits --loss arcface       # learnable class weights W, trained with the MLP
 //   train_digits --help
 //
 //   train_digits --loss ntxent        # self-supervised: two random warps per image, labels unused
@@ -25,6 +26,7 @@
 #include "digits/adam.hpp"
 #include "digits/augment.hpp"
 #include "digits/batches.hpp"
+#include "digits/class_head.hpp"
 #include "digits/dataset.hpp"
 #include "digits/flags.hpp"
 #include "digits/mlp.hpp"
@@ -57,6 +59,13 @@ const char* loss_name(LossKind loss) {
     case LossKind::SupCon: return "supcon";
     case LossKind::NTXent: return "NT-Xent (self-supervised)";
     case LossKind::VICReg: return "VICReg (self-supervised)";
+    case LossKind::ArcFace: return "ArcFace";
+    case LossKind::CosFace: return "CosFace";
+    case LossKind::SphereFace: return "SphereFace";
+    case LossKind::SubCenterArcFace: return "sub-centre ArcFace";
+    case LossKind::NormalizedSoftmax: return "normalised softmax";
+    case LossKind::ProxyNCA: return "ProxyNCA";
+    case LossKind::ProxyAnchor: return "ProxyAnchor";
   }
   return "?";
 }
@@ -74,10 +83,45 @@ bool is_triplet_loss(LossKind loss) {
   return loss == LossKind::BatchHard || loss == LossKind::SemiHard || loss == LossKind::BatchAll;
 }
 
+constexpr int kSubCenters = 3;
+
+// A class-weight loss on E against the head's W: dL/dE into dE, dL/dW into head.dW().
+float class_loss_and_gradient(const Flags& f, const Matrix& E, const LabelVector& labels, Matrix& dE,
+                              ClassHead& head) {
+  const double margin = f.margin_or_default(), scale = f.scale_or_default();
+  const Matrix& W = head.W();
+  Matrix& dW = head.dW();
+  switch (f.loss) {
+    case LossKind::ArcFace: return contrastive::arcface_loss(E, labels, W, contrastive::ArcFaceOptions{margin, scale}, dE, dW);
+    case LossKind::CosFace: return contrastive::cosface_loss(E, labels, W, contrastive::CosFaceOptions{margin, scale}, dE, dW);
+    case LossKind::SphereFace: {
+      contrastive::SphereFaceOptions o;
+      o.margin = static_cast<int>(margin);
+      o.scale = scale;
+      return contrastive::sphereface_loss(E, labels, W, o, dE, dW);
+    }
+    case LossKind::SubCenterArcFace: {
+      contrastive::SubCenterArcFaceOptions o;
+      o.margin = margin;
+      o.scale = scale;
+      o.sub_centers = kSubCenters;
+      return contrastive::subcenter_arcface_loss(E, labels, W, o, dE, dW);
+    }
+    case LossKind::NormalizedSoftmax:
+      return contrastive::normalized_softmax_loss(E, labels, W, contrastive::NormalizedSoftmaxOptions{f.temperature}, dE, dW);
+    case LossKind::ProxyNCA: return contrastive::proxy_nca_loss(E, labels, W, contrastive::ProxyNCAOptions{scale}, dE, dW);
+    case LossKind::ProxyAnchor:
+      return contrastive::proxy_anchor_loss(E, labels, W, contrastive::ProxyAnchorOptions{margin, scale}, dE, dW);
+    default: break;
+  }
+  return 0.0f;
+}
+
 // The loss of one batch of embeddings E; dL/dE is written into dE, through the
 // library's caller-owned-buffer form of each loss.
 template <class Metric>
-float loss_and_gradient(const Flags& f, const Matrix& E, const LabelVector& labels, Matrix& dE) {
+float loss_and_gradient(const Flags& f, const Matrix& E, const LabelVector& labels, Matrix& dE, ClassHead& head) {
+  if (is_class_weight_loss(f.loss)) return class_loss_and_gradient(f, E, labels, dE, head);
   contrastive::TripletOptions triplet;
   triplet.margin = f.margin_or_default();
   switch (f.loss) {
@@ -96,8 +140,7 @@ float loss_and_gradient(const Flags& f, const Matrix& E, const LabelVector& labe
     }
     case LossKind::SupCon:
       return contrastive::supcon_loss<Metric>(E, labels, f.temperature_or_default(), contrastive::SupConOptions{}, dE);
-    case LossKind::NTXent:
-    case LossKind::VICReg: break;  // two views: view_loss_and_gradient
+    default: break;  // ntxent, vicreg: view_loss_and_gradient; the class-weight losses: above
   }
   return 0.0f;
 }
@@ -170,6 +213,13 @@ int train(const Flags& f) {
   const bool ssl = f.self_supervised();
   Mlp net(kPixels, f.hidden, f.dim, f.normalize_embeddings(), rng);
   Adam adam(f.lr, f.weight_decay);
+  // The class weights of the class-weight losses (empty for the others), from their own
+  // generator so the other losses' runs stay as they were.
+  std::mt19937 head_rng(f.seed + 7919u);
+  const Index head_rows = !is_class_weight_loss(f.loss)              ? 0
+                          : f.loss == LossKind::SubCenterArcFace ? kClasses * kSubCenters
+                                                                   : kClasses;
+  ClassHead head(head_rows, f.dim, f.lr, head_rng);
   PkSampler sampler(train_set.labels, kClasses, f.p, f.k, rng);
   ShuffledBatches shuffled(static_cast<Index>(train_set.labels.size()), f.p * f.k, rng);
   const long batches = f.batches > 0 ? f.batches : std::max<long>(1, static_cast<long>(sampler.batches_per_epoch()));
@@ -206,6 +256,7 @@ int train(const Flags& f) {
       // Cosine decay of the learning rate to 0 over the run: a settled final epoch.
       const double progress = static_cast<double>((epoch - 1) * batches + b) / static_cast<double>(f.epochs * batches);
       adam.set_learning_rate(0.5 * f.lr * (1.0 + std::cos(3.141592653589793 * progress)));
+      head.set_learning_rate(0.5 * f.lr * (1.0 + std::cos(3.141592653589793 * progress)));
       if (ssl) {
         const Dataset batch = select_rows(train_set, shuffled.next());
         const Matrix E1 = net.forward(random_warp(batch.pixels, view_warp(), rng), &cache);
@@ -217,12 +268,13 @@ int train(const Flags& f) {
       Dataset batch = select_rows(train_set, sampler.next());
       if (f.augment) batch.pixels = random_warp(batch.pixels, WarpOptions{}, rng);
       const Matrix E = net.forward(batch.pixels, &cache);
-      loss_sum += static_cast<double>(loss_and_gradient<Metric>(f, E, batch.labels, dE));
+      loss_sum += static_cast<double>(loss_and_gradient<Metric>(f, E, batch.labels, dE, head));
       const auto stats = contrastive::negative_stats<Metric>(E, batch.labels, stats_margin);
       hard += stats.hard;
       semihard += stats.semihard;
       easy += stats.easy;
       adam.step(net.parameters(), net.backward(cache, dE));
+      if (is_class_weight_loss(f.loss)) head.step();
     }
     const double recall = recall_at_1<Metric>(net.forward(test_set.pixels), test_set.labels);
     loss_curve.push_back(loss_sum / static_cast<double>(batches));

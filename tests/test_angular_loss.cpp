@@ -213,7 +213,7 @@ TEST_CASE("angular_loss gradient matches finite differences", "[angular][gradien
   CHECK(testing::check_gradient(f, X, res.grad[0]).passed);
 }
 
-TEST_CASE("angular_loss with more than 256 ordered pairs in a class (several pair blocks)", "[angular][engine]") {
+TEST_CASE("angular_loss with a class of 20 rows (380 ordered pairs) beside small ones", "[angular][engine]") {
   const Index n = 26;
   Eigen::VectorXi labels = Eigen::VectorXi::Zero(n);  // a class of 20: 380 ordered pairs
   for (Index i = 20; i < n; ++i) labels(i) = int(1 + i % 3);
@@ -231,7 +231,7 @@ TEST_CASE("angular_loss with more than 256 ordered pairs in a class (several pai
   }
 }
 
-TEMPLATE_TEST_CASE("angular_loss in score chunks equals one chunk", "[angular][engine]", float, double) {
+TEMPLATE_TEST_CASE("angular_loss in one-class panels and column chunks equals one panel", "[angular][engine]", float, double) {
   using S = TestType;
   const Index n = 37;
   const RowMatrix<S> X = uneven_rows<S>(n, 5, 441);

@@ -189,11 +189,13 @@ PYBIND11_MODULE(_contrastive, m) {
   // ---- triplet losses ----
   m.def(
       "batch_all_triplet_loss",
-      [](const py::array& X, const py::array& labels, const std::string& metric, double margin, bool need_grad) {
+      [](const py::array& X, const py::array& labels, const std::string& metric, double margin, bool soft,
+         bool need_grad) {
         const ct::LabelVector y = integers("batch_all_triplet_loss", "labels", labels);
         const ct::AnyMetric mt = metric_of(metric);
         ct::TripletOptions o;
         o.margin = margin;
+        o.soft = soft;
         o.reduction = ct::Reduction::MeanNonZero;
         return with_matrix("batch_all_triplet_loss", X, [&](const auto& x) {
           return value_and_grad(x, need_grad, [&](const auto&... out) {
@@ -201,8 +203,9 @@ PYBIND11_MODULE(_contrastive, m) {
           });
         });
       },
-      arg("X"), arg("labels"), arg("metric"), arg("margin"), arg("need_grad") = true,
-      "Every valid triplet, [d_ap - d_an + margin]+, mean over the terms > 0 (PML TripletMarginLoss).");
+      arg("X"), arg("labels"), arg("metric"), arg("margin"), arg("soft") = false, arg("need_grad") = true,
+      "Every valid triplet, [d_ap - d_an + margin]+ (soft: softplus(d_ap - d_an + margin)), mean over the "
+      "terms > 0 (PML TripletMarginLoss, smooth_loss = soft).");
 
   m.def(
       "triplet_margin_loss",

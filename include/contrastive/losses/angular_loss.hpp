@@ -28,23 +28,27 @@
 // of unequal norms):
 //   AngularLoss(alpha)(X, labels)                    angular_loss(X, labels, {alpha})
 //
-// Cost and memory: per class, its negatives gathered once (O(N D)); its ordered
-// positive pairs in blocks of at most 256, each block's scores against the
-// negatives in column chunks of at most options.workspace_bytes (block x
-// chunk), an online log-sum-exp across chunks, recomputed for the gradient:
-// O(N P N_neg D) flops in products of up to 256 rows, no N x N matrix.
+// Cost and memory: f is a sum of two entries of M = U X^T (unit rows against
+// raw rows), M_an + M_pn, so the products are those of the distance matrix:
+// the rows in class order, panels of whole classes (at most 256 rows), each
+// panel's M against column chunks under options.workspace_bytes (scores and
+// their gradient, 2 x rows x chunk), per pair an online log-sum-exp over the
+// negatives (the columns outside its class's run), then the weights pi into
+// dM and dU_panel += dM X, dX += dM^T U_panel: three N x N x D products in
+// all (four when a panel's columns do not fit at once) and O(N P N_neg)
+// exponentials, no N x N matrix.
 //
 // Bad input: alpha outside (0, 90) degrees or non-finite, a metric other than
 // Euclidean: std::invalid_argument naming the argument.
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
+#include "contrastive/core/label_groups.hpp"
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/reducer.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/engine/workspace.hpp"
-#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/losses/detail/option_checks.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
@@ -67,8 +71,8 @@ namespace detail {
 
 struct AngularLoss {
   static constexpr const char* name = "angular_loss";
-  // Score rows (ordered positive pairs) per product: enough for full-width GEMMs.
-  static constexpr Index max_pair_rows = 256;
+  // Rows of a score panel: enough for full-width GEMMs.
+  static constexpr Index max_panel_rows = 256;
   using Options = AngularOptions;
 
   template <class Scalar, class Metric>
@@ -103,113 +107,142 @@ struct AngularLoss {
     const bool nonzero_only = tally.kind() == Reduction::MeanNonZero;
     if (terms) terms->setZero(n);
     if (dZ) dZ->setZero(n, dim);
-    // Unit rows (zero rows stay zero) and norms.
-    Mat U(n, dim);
+    const LabelGroups groups(labels);
+    if (!groups.any_positive || !groups.any_negative) return tally.finish().value;
+    // The rows in class order (each class one run [start, end)), raw (S) and
+    // unit (U; a zero row stays zero), with their gradients.
+    Mat S(n, dim), U(n, dim);
     Vector<Scalar> norm(n);
-    for (Index i = 0; i < n; ++i) {
-      norm(i) = Z.row(i).norm();
-      U.row(i) = norm(i) > Scalar(0) ? (Z.row(i) / norm(i)).eval() : Z.row(i).eval();
+    for (Index k = 0; k < n; ++k) {
+      S.row(k) = Z.row(groups.order[static_cast<std::size_t>(k)]);
+      norm(k) = S.row(k).norm();
+      if (norm(k) > Scalar(0)) {
+        U.row(k) = S.row(k) / norm(k);
+      } else {
+        U.row(k).setZero();
+      }
     }
-    Mat dU = dZ ? Mat::Zero(n, dim) : Mat();
-    // Members of each class, in row order.
-    const std::vector<std::int32_t> ids = dense_label_ids(labels);
-    std::int32_t classes = 0;
-    for (const std::int32_t y : ids) classes = std::max(classes, y + 1);
-    std::vector<std::vector<Index>> members(static_cast<std::size_t>(classes));
-    for (Index i = 0; i < n; ++i) members[static_cast<std::size_t>(ids[static_cast<std::size_t>(i)])].push_back(i);
-    // Per pair of an anchor: its reduction factor (the anchor's weight, 0 when
-    // MeanNonZero drops it) and log-sum-exp. The gradient is scaled at the end.
-    for (const std::vector<Index>& cls : members) {
-      const Index k = static_cast<Index>(cls.size());
-      if (k < 2 || k == n) continue;
-      std::vector<Index> negatives;
-      negatives.reserve(static_cast<std::size_t>(n - k));
-      for (Index i = 0; i < n; ++i) {
-        if (ids[static_cast<std::size_t>(i)] != ids[static_cast<std::size_t>(cls[0])]) negatives.push_back(i);
-      }
-      const Index nn = static_cast<Index>(negatives.size());
-      Mat Xn(nn, dim);
-      for (Index j = 0; j < nn; ++j) Xn.row(j) = Z.row(negatives[static_cast<std::size_t>(j)]);
-      Mat dXn = dZ ? Mat::Zero(nn, dim) : Mat();
-      // The class's ordered positive pairs (a, p), anchor by anchor, in blocks
-      // of at most max_pair_rows score rows; each block's scores against the
-      // negatives in column chunks of at most workspace_bytes.
-      std::vector<std::pair<Index, Index>> pairs;
-      pairs.reserve(static_cast<std::size_t>(k * (k - 1)));
-      for (const Index a : cls) {
-        for (const Index p : cls) {
-          if (p != a) pairs.emplace_back(a, p);
-        }
-      }
-      const Index total = static_cast<Index>(pairs.size());
-      const Index block = std::min<Index>(total, max_pair_rows);
-      const std::size_t per_column = static_cast<std::size_t>(block) * sizeof(Scalar);
-      const Index chunk =
-          std::max<Index>(1, std::min<Index>(nn, static_cast<Index>(o.workspace_bytes / per_column)));
-      Mat W(block, dim), F, V;
-      Arr bias(block), top(block), sum(block), lse(block), factor(block), sigma(block);
-      for (Index r0 = 0; r0 < total; r0 += block) {
-        const Index rows = std::min(block, total - r0);
-        const auto pair = [&](Index r) { return pairs[static_cast<std::size_t>(r0 + r)]; };
-        // Score rows t4 (u_a + u_p) and biases -c2 u_a . u_p.
-        for (Index r = 0; r < rows; ++r) {
-          W.row(r) = t4 * (U.row(pair(r).first) + U.row(pair(r).second));
-          bias(r) = -c2 * U.row(pair(r).first).dot(U.row(pair(r).second));
-        }
-        const auto Wb = W.topRows(rows);
-        // log(1 + sum_n exp(f)): the one enters as exp(0) at shift 0.
-        top.head(rows).setZero();
-        sum.head(rows).setOnes();
-        for (Index j0 = 0; j0 < nn; j0 += chunk) {
-          const Index cols = std::min(chunk, nn - j0);
-          F.noalias() = Wb * Xn.middleRows(j0, cols).transpose();
-          F.colwise() += bias.head(rows).matrix();
-          for (Index r = 0; r < rows; ++r) {
-            const Scalar new_top = std::max(top(r), F.row(r).maxCoeff());
-            sum(r) = sum(r) * std::exp(top(r) - new_top) + (F.row(r).array() - new_top).exp().sum();
-            top(r) = new_top;
+    Mat dS = dZ ? Mat::Zero(n, dim) : Mat(), dU = dZ ? Mat::Zero(n, dim) : Mat();
+    const std::size_t classes = groups.starts.size() - 1;
+    const auto start = [&](std::size_t c) { return groups.starts[c]; };
+    const std::size_t scalar = sizeof(Scalar);
+    // Panel rows: whole classes, up to max_panel_rows and the budget for the
+    // panel's score and gradient columns (2 x rows x n); a larger class is a
+    // panel of its own, its columns then in chunks.
+    const Index panel_cap = std::max<Index>(
+        1, std::min<Index>(max_panel_rows, static_cast<Index>(o.workspace_bytes / (2 * scalar * std::size_t(n)))));
+    Mat M, dM;
+    Arr f(n);
+    std::vector<Index> first, second;       // per pair: its anchor and positive (class-order rows)
+    std::vector<Index> run_begin, run_end;  // per pair: its class's run
+    Arr bias, top, sum, lse, factor, sigma;
+    for (std::size_t c0 = 0; c0 < classes;) {
+      std::size_t c1 = c0 + 1;
+      while (c1 < classes && start(c1 + 1) - start(c0) <= panel_cap) ++c1;
+      const Index p0 = start(c0), rows = start(c1) - p0;
+      // The panel's ordered positive pairs (a, p), a != p, anchor-major.
+      first.clear();
+      second.clear();
+      run_begin.clear();
+      run_end.clear();
+      for (std::size_t c = c0; c < c1; ++c) {
+        const Index b = start(c), e = start(c + 1);
+        if (e - b < 2) continue;
+        for (Index a = b; a < e; ++a) {
+          for (Index q = b; q < e; ++q) {
+            if (q == a) continue;
+            first.push_back(a);
+            second.push_back(q);
+            run_begin.push_back(b);
+            run_end.push_back(e);
           }
         }
-        lse.head(rows) = top.head(rows) + sum.head(rows).log();
-        for (Index r = 0; r < rows; ++r) {
-          const Index a = pair(r).first;
-          const Scalar weighted = tally.add(a, lse(r));
-          if (terms) (*terms)(a) += weighted;
-          factor(r) = nonzero_only && !(weighted > Scalar(0)) ? Scalar(0) : tally.weight(a);
+      }
+      c0 = c1;
+      const Index pairs = static_cast<Index>(first.size());
+      if (pairs == 0) continue;
+      const auto at = [](const std::vector<Index>& v, Index r) { return v[static_cast<std::size_t>(r)]; };
+      bias.resize(pairs);
+      for (Index r = 0; r < pairs; ++r) bias(r) = -c2 * U.row(at(first, r)).dot(U.row(at(second, r)));
+      const Index chunk = std::max<Index>(
+          1, std::min<Index>(n, static_cast<Index>(o.workspace_bytes / (2 * scalar * std::size_t(rows)))));
+      const auto Up = U.middleRows(p0, rows);
+      // Scores of the panel's rows against columns [j0, j0 + cols): M = U_panel S^T.
+      const auto scores = [&](Index j0, Index cols) { M.noalias() = Up * S.middleRows(j0, cols).transpose(); };
+      // Visits pair r's negatives among columns [j0, j0 + cols) (everything
+      // outside its class's run) as f = t4 (M_a + M_p) + bias, segment by segment.
+      const auto each_segment = [&](Index r, Index j0, Index cols, auto&& visit) {
+        const Index a = at(first, r) - p0, q = at(second, r) - p0;
+        const Index ranges[2][2] = {{j0, std::min(j0 + cols, at(run_begin, r))},
+                                    {std::max(j0, at(run_end, r)), j0 + cols}};
+        for (const auto& range : ranges) {
+          const Index len = range[1] - range[0];
+          if (len <= 0) continue;
+          const Index col = range[0] - j0;
+          f.head(len) = t4 * (M.row(a).segment(col, len) + M.row(q).segment(col, len)).array() + bias(r);
+          visit(a, q, col, len);
         }
-        if (!dZ || !(factor.head(rows).abs().maxCoeff() > Scalar(0))) continue;
-        // pi = exp(f - lse) times the pair's factor; V = pi Xn, sigma = row sums of pi.
-        V.setZero(rows, dim);
-        sigma.head(rows).setZero();
-        for (Index j0 = 0; j0 < nn; j0 += chunk) {
-          const Index cols = std::min(chunk, nn - j0);
-          const auto Xc = Xn.middleRows(j0, cols);
-          F.noalias() = Wb * Xc.transpose();
-          F.colwise() += (bias.head(rows) - lse.head(rows)).matrix();
-          F = (F.array().exp().colwise() * factor.head(rows)).matrix();
-          sigma.head(rows) += F.rowwise().sum().array();
-          V.noalias() += F * Xc;
-          dXn.middleRows(j0, cols).noalias() += F.transpose() * Wb;
-        }
-        for (Index r = 0; r < rows; ++r) {
-          const Index a = pair(r).first, p = pair(r).second;
-          dU.row(a) += t4 * V.row(r) - c2 * sigma(r) * U.row(p);
-          dU.row(p) += t4 * V.row(r) - c2 * sigma(r) * U.row(a);
+      };
+      // Pass 1: log(1 + sum_n exp(f)), online across column chunks (the one
+      // is exp(0) at shift 0).
+      top.setZero(pairs);
+      sum.setOnes(pairs);
+      for (Index j0 = 0; j0 < n; j0 += chunk) {
+        const Index cols = std::min(chunk, n - j0);
+        scores(j0, cols);
+        for (Index r = 0; r < pairs; ++r) {
+          each_segment(r, j0, cols, [&](Index, Index, Index, Index len) {
+            const Scalar new_top = std::max(top(r), f.head(len).maxCoeff());
+            sum(r) = sum(r) * std::exp(top(r) - new_top) + (f.head(len) - new_top).exp().sum();
+            top(r) = new_top;
+          });
         }
       }
-      if (dZ) {
-        for (Index j = 0; j < nn; ++j) dZ->row(negatives[static_cast<std::size_t>(j)]) += dXn.row(j);
+      lse = top + sum.log();
+      factor.resize(pairs);
+      for (Index r = 0; r < pairs; ++r) {
+        const Index anchor = groups.order[static_cast<std::size_t>(at(first, r))];
+        const Scalar weighted = tally.add(anchor, lse(r));
+        if (terms) (*terms)(anchor) += weighted;
+        factor(r) = nonzero_only && !(weighted > Scalar(0)) ? Scalar(0) : tally.weight(anchor);
+      }
+      if (!dZ || !(factor.abs().maxCoeff() > Scalar(0))) continue;
+      // Pass 2: pi = factor exp(f - lse); dM_a += t4 pi, dM_p += t4 pi, then
+      // dU_panel += dM S_chunk and dS_chunk += dM^T U_panel.
+      sigma.setZero(pairs);
+      for (Index j0 = 0; j0 < n; j0 += chunk) {
+        const Index cols = std::min(chunk, n - j0);
+        if (chunk < n) scores(j0, cols);  // one chunk: M still holds it
+        dM.setZero(rows, cols);
+        for (Index r = 0; r < pairs; ++r) {
+          if (factor(r) == Scalar(0)) continue;
+          each_segment(r, j0, cols, [&](Index a, Index q, Index col, Index len) {
+            f.head(len) = (f.head(len) - lse(r)).exp() * factor(r);
+            sigma(r) += f.head(len).sum();
+            dM.row(a).segment(col, len).array() += t4 * f.head(len);
+            dM.row(q).segment(col, len).array() += t4 * f.head(len);
+          });
+        }
+        dU.middleRows(p0, rows).noalias() += dM * S.middleRows(j0, cols);
+        dS.middleRows(j0, cols).noalias() += dM.transpose() * Up;
+      }
+      for (Index r = 0; r < pairs; ++r) {
+        const Index a = at(first, r), q = at(second, r);
+        dU.row(a) -= (c2 * sigma(r)) * U.row(q);
+        dU.row(q) -= (c2 * sigma(r)) * U.row(a);
       }
     }
-    const Reduced<Scalar> r = tally.finish();
+    const Reduced<Scalar> reduced = tally.finish();
     if (dZ) {
       // Through u = z / |z|: (dU - (u . dU) u) / |z|; a zero row has no gradient through u.
-      for (Index i = 0; i < n; ++i) {
-        if (norm(i) > Scalar(0)) dZ->row(i) += (dU.row(i) - U.row(i).dot(dU.row(i)) * U.row(i)) / norm(i);
+      for (Index k = 0; k < n; ++k) {
+        auto out = dZ->row(groups.order[static_cast<std::size_t>(k)]);
+        out = dS.row(k);
+        if (norm(k) > Scalar(0)) out += (dU.row(k) - U.row(k).dot(dU.row(k)) * U.row(k)) / norm(k);
       }
-      *dZ *= r.weight;
+      *dZ *= reduced.weight;
     }
-    return r.value;
+    return reduced.value;
   }
 };
 

@@ -90,6 +90,9 @@ class NCATiles {
       label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same.data());
       all_.add_row(i, d, ones.data(), m, scratch);
       all_.add_columns(j0, d, ones.data(), m, scratch);
+      // Most tile rows hold none of the row's class: the same-class softmin
+      // would add exactly nothing there, at two exponentials per entry.
+      if (!any_kept(same.data(), m)) continue;
       same_.add_row(i, d, same.data(), m, scratch);
       same_.add_columns(j0, d, same.data(), m, scratch);
     }
@@ -124,12 +127,17 @@ class NCATiles {
       label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same.data());
       const Eigen::Map<const Row> dv(t.row(i) + c0, m), sv(same.data(), m);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
-      g = all_factor_(i) * all_.row_exp(i, dv) + all_factor_.segment(j0, m) * all_.column_exp(j0, dv) +
-          sv * (same_factor_(i) * same_.row_exp(i, dv) + same_factor_.segment(j0, m) * same_.column_exp(j0, dv));
+      g = all_factor_(i) * all_.row_exp(i, dv) + all_factor_.segment(j0, m) * all_.column_exp(j0, dv);
+      if (!any_kept(same.data(), m)) continue;
+      g += sv * (same_factor_(i) * same_.row_exp(i, dv) + same_factor_.segment(j0, m) * same_.column_exp(j0, dv));
     }
   }
 
  private:
+  static bool any_kept(const Scalar* mask, Index m) {
+    return Eigen::Map<const Row>(mask, m).maxCoeff() > Scalar(0);
+  }
+
   Scalar scale_;
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;

@@ -42,15 +42,6 @@ def _triplets_from(owner, indices_tuple):
     raise ValueError(f"{owner}: argument 'indices_tuple' must have 3 (a, p, n) or 4 (a1, p, a2, n) entries")
 
 
-def _all_triplets(labels):
-    """PML's get_all_triplets_indices: every (a, p, n), a != p, label a = label p != label n."""
-    labels = torch.as_tensor(labels)
-    same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    pos = same ^ torch.eye(len(labels), dtype=torch.bool)
-    neg = ~same
-    return torch.where(pos.unsqueeze(2) & neg.unsqueeze(1))
-
-
 class _Loss(torch.nn.Module):
     default_distance = _distances.LpDistance
 
@@ -105,13 +96,11 @@ class TripletMarginLoss(_Loss):
         self.triplets_per_anchor = triplets_per_anchor
 
     def _loss(self, embeddings, x, labels, indices_tuple):
-        if indices_tuple is None and not self.smooth_loss:
-            y = self._labels(labels)
-            return run(lambda g: _two(_lib.batch_all_triplet_loss(x, y, self.metric, self.margin, g)), embeddings)
         if indices_tuple is None:
-            a, p, n = _all_triplets(self._labels(labels))
-        else:
-            a, p, n = _triplets_from("TripletMarginLoss", indices_tuple)
+            y = self._labels(labels)
+            return run(lambda g: _two(_lib.batch_all_triplet_loss(x, y, self.metric, self.margin, self.smooth_loss,
+                                                                  g)), embeddings)
+        a, p, n = _triplets_from("TripletMarginLoss", indices_tuple)
         a, p, n = (integer_array("TripletMarginLoss", "indices_tuple", t) for t in (a, p, n))
         return run(lambda g: _two(_lib.triplet_margin_loss(x, a, p, n, self.metric, self.margin,
                                                            self.smooth_loss, g)), embeddings)

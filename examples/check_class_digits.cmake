@@ -1,0 +1,30 @@
+# ctest driver for train_digits with a class-weight loss
+# (cmake -DEXE=<train_digits> -DLOSS=<name> -DMIN_RECALL=0.98 -DSVG=<out.svg> -P this):
+# a run with the defaults must succeed and reach the held-out Recall@1 asked for.
+cmake_minimum_required(VERSION 3.14)
+if(NOT EXE OR NOT LOSS OR NOT MIN_RECALL OR NOT SVG)
+  message(FATAL_ERROR "usage: cmake -DEXE=<train_digits> -DLOSS=<name> -DMIN_RECALL=<x> -DSVG=<file> -P check_class_digits.cmake")
+endif()
+
+execute_process(COMMAND "${EXE}" --loss ${LOSS} --out "${SVG}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "${out}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train_digits --loss ${LOSS} exited with ${rc}:\n${out}\n${err}")
+endif()
+if(NOT out MATCHES "embedding, trained +([0-9]+)\\.([0-9]+)")
+  message(FATAL_ERROR "train_digits --loss ${LOSS} printed no trained Recall@1:\n${out}")
+endif()
+set(whole ${CMAKE_MATCH_1})
+set(fraction ${CMAKE_MATCH_2})
+# CMake compares versions digit group by digit group, not decimals: compare integers instead.
+string(REGEX REPLACE "^([0-9]+)\\.([0-9]+)$" "\\1" min_whole "${MIN_RECALL}")
+string(REGEX REPLACE "^([0-9]+)\\.([0-9]+)$" "\\2" min_fraction "${MIN_RECALL}")
+foreach(var fraction min_fraction)
+  string(SUBSTRING "${${var}}000000" 0 6 ${var})
+endforeach()
+math(EXPR recall_ppm "${whole} * 1000000 + 1${fraction} - 1000000")
+math(EXPR min_ppm "${min_whole} * 1000000 + 1${min_fraction} - 1000000")
+if(recall_ppm LESS min_ppm)
+  message(FATAL_ERROR "train_digits --loss ${LOSS}: held-out Recall@1 ${whole}.${fraction} is below ${MIN_RECALL}")
+endif()
+message(STATUS "train_digits --loss ${LOSS}: held-out Recall@1 ${whole}.${fraction} >= ${MIN_RECALL}")

@@ -1,0 +1,310 @@
+// The class-weight head: embeddings X (N x D) against a class-weight matrix W
+// (one row per class, or K rows per class for sub-centres), walked in blocks
+// of classes under a workspace budget, so no N x c matrix exists unless it
+// fits options.workspace_bytes.
+//
+// Every class-weight loss scores unit rows against unit class weights:
+//   x^_i = x_i / |x_i|,   w^_j = w_j / |w_j|   (a zero row stays 0, with gradient 0;
+//   pytorch-metric-learning divides by max(|x|, 1e-12), which differs only there)
+//   cos_ij = x^_i . w^_j   (K > 1: cos_ic = max_s cos_i,(cK+s), the first
+//                           largest sub-centre taking the gradient)
+// The unit weights are never stored: a block's cosines are X^ W_b^T with its
+// columns scaled by 1 / |w| (O(c) extra memory, however large c).
+//
+// ClassBlocks gives a loss those cosines block by block and takes back
+// dL/dcos for the block: dX^ += G diag(1/|w|) W_b and dW_b = chain(G^T X^),
+// the normalisations' backward applied once at the end for X and per block
+// for W (written straight into dL/dW's rows).
+//
+// softmax_head runs the cross-entropy family on it: logits
+//   z_ic = a_i cos_ic (c != y_i),   z_iy = a_i psi(cos_iy)
+// (a_i a per-row scale, psi the loss's margin function on the target), an
+// online log-sum-exp per row across blocks (pass 1), then, for gradients, a
+// second pass forming p = softmax(z) block by block: dL/dcos_ic = f_i a_i p_ic,
+// and for the target f_i a_i (p_iy - 1) psi'(cos_iy), f_i the reduction's
+// factor. While the whole N x c head fits the budget it is one block and pass
+// 2 reuses it; otherwise pass 2 recomputes each block (one more product).
+#pragma once
+
+#include "contrastive/core/reducer.hpp"
+#include "contrastive/core/types.hpp"
+#include "contrastive/core/validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace contrastive {
+namespace detail {
+
+// 1 / |row| for every row of M, 0 for a zero row (which has no direction: its
+// unit row is 0, its cosines 0, its gradient 0).
+template <class Scalar>
+Vector<Scalar> inverse_row_norms(const ConstRowRef<Scalar>& M) {
+  Vector<Scalar> inv(M.rows());
+  for (Index i = 0; i < M.rows(); ++i) {
+    const Scalar norm = M.row(i).norm();
+    inv(i) = norm > Scalar(0) ? Scalar(1) / norm : Scalar(0);
+  }
+  return inv;
+}
+
+// In place: rows dU of dL/d(unit row) become dL/d(row), for rows R of the
+// matrix that was normalised with inverse norms inv (from row `first` on):
+// dr = inv (du - (du . u) u) with u = inv r; 0 for a zero row.
+template <class Scalar, class DU, class DR>
+void normalized_rows_backward(Eigen::MatrixBase<DU>& dU, const Eigen::MatrixBase<DR>& R, const Vector<Scalar>& inv,
+                        Index first = 0) {
+  for (Index i = 0; i < dU.rows(); ++i) {
+    const Scalar s = inv(first + i);
+    const Scalar along = dU.row(i).dot(R.row(i)) * s;  // du . u
+    dU.row(i) = s * (dU.row(i) - (along * s) * R.row(i));
+  }
+}
+
+// Classes per block: the cosines of N rows against B classes (K sub-centres
+// each: N x BK raw cosines, reused for their gradient), the block's logits or
+// probabilities (N x B), and the argmax of the sub-centres (K > 1).
+inline Index classes_per_block(const char* function, Index rows, Index classes, Index sub_centers,
+                               std::size_t scalar_bytes, std::size_t workspace_bytes) {
+  if (classes == 0 || rows == 0) return std::max<Index>(classes, 1);
+  const std::size_t per_class = static_cast<std::size_t>(rows) *
+      (static_cast<std::size_t>(sub_centers + 2) * scalar_bytes + (sub_centers > 1 ? sizeof(std::int32_t) : 0));
+  const std::size_t fit = workspace_bytes / per_class;
+  if (fit == 0) {
+    fail(function, "options.workspace_bytes = " + std::to_string(workspace_bytes) +
+                       " is below one class's workspace (" + std::to_string(per_class) + " bytes for " +
+                       std::to_string(rows) + " rows); raise it");
+  }
+  return static_cast<Index>(std::min<std::size_t>(fit, static_cast<std::size_t>(classes)));
+}
+
+// The blocked cosines and their backward (see the header comment).
+template <class Scalar>
+class ClassBlocks {
+ public:
+  using Block = RowMatrix<Scalar>;
+  using RowArray = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
+
+  // X: the raw embeddings; W: (classes * sub_centers) x D.
+  ClassBlocks(const char* function, const ConstRowRef<Scalar>& X, const ConstRowRef<Scalar>& W, Index classes,
+              Index sub_centers, std::size_t workspace_bytes)
+      : X_(X), W_(W), classes_(classes), k_(sub_centers),
+        block_(classes_per_block(function, X.rows(), classes, sub_centers, sizeof(Scalar), workspace_bytes)),
+        x_inv_(inverse_row_norms<Scalar>(X)), w_inv_(inverse_row_norms<Scalar>(W)) {
+    unit_ = X.array().colwise() * x_inv_.array();
+  }
+
+  Index rows() const { return X_.rows(); }
+  Index classes() const { return classes_; }
+  Index sub_centers() const { return k_; }
+  Index block() const { return block_; }
+  Index blocks() const { return classes_ == 0 ? 0 : (classes_ + block_ - 1) / block_; }
+  bool single_block() const { return blocks() <= 1; }
+  Index first(Index b) const { return b * block_; }
+  Index size(Index b) const { return std::min(block_, classes_ - b * block_); }
+  const RowMatrix<Scalar>& unit_rows() const { return unit_; }
+  const Vector<Scalar>& inverse_norms() const { return x_inv_; }
+  // 1 / |w| of block b's classes (K = 1).
+  auto column_scale(Index b) const { return w_inv_.segment(first(b), size(b)).transpose().array(); }
+
+  // The cosines of block b into S (N x size(b)). With K = 1 and scaled = false,
+  // S holds X^ W_b^T, the columns still to be scaled by column_scale(b) (a
+  // loss that walks the rows anyway folds it into its own pass); K > 1
+  // always scales, as the max over sub-centres needs the cosines.
+  void cosines(Index b, Block& S, bool scaled = true) {
+    const Index c0 = first(b), nc = size(b);
+    const Index r0 = c0 * k_, nr = nc * k_;
+    S.resize(rows(), k_ == 1 ? nc : nr);
+    Block& raw = k_ == 1 ? S : raw_;
+    raw.resize(rows(), nr);
+    raw.noalias() = unit_ * W_.middleRows(r0, nr).transpose();
+    if (k_ == 1) {
+      if (scaled) raw.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+      return;
+    }
+    raw.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+    S.resize(rows(), nc);
+    arg_.resize(static_cast<std::size_t>(rows() * nc));
+    for (Index i = 0; i < rows(); ++i) {
+      const Scalar* r = raw.data() + i * nr;
+      for (Index c = 0; c < nc; ++c) {
+        Index best = 0;
+        for (Index s = 1; s < k_; ++s) {
+          if (r[c * k_ + s] > r[c * k_ + best]) best = s;
+        }
+        S(i, c) = r[c * k_ + best];
+        arg_[static_cast<std::size_t>(i * nc + c)] = static_cast<std::int32_t>(best);
+      }
+    }
+  }
+
+  // Backward of block b: G = dL/dcos (N x size(b)), or, with scaled = true
+  // and K = 1, dL/dcos times column_scale(b); adds to dU (dL/dX^) and writes
+  // the block's rows of dW (dL/dW). G is consumed.
+  //   G' = G diag(1/|w|):  dU += G' W_b;  M = G'^T X^;  dw_j = M_j - (M_j . w_j) w_j / |w_j|^2
+  // (M_j = dL/dw^_j / |w_j|, projected off w_j).
+  void backward(Index b, Block& G, RowMatrix<Scalar>& dU, RowMatrix<Scalar>& dW, bool scaled = false) {
+    const Index c0 = first(b), nc = size(b);
+    const Index r0 = c0 * k_, nr = nc * k_;
+    Block* g = &G;
+    if (k_ > 1) {
+      raw_.setZero(rows(), nr);
+      for (Index i = 0; i < rows(); ++i) {
+        for (Index c = 0; c < nc; ++c) {
+          const Index j = c * k_ + static_cast<Index>(arg_[static_cast<std::size_t>(i * nc + c)]);
+          raw_(i, j) = G(i, c) * w_inv_(r0 + j);
+        }
+      }
+      g = &raw_;
+    } else if (!scaled) {
+      G.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+    }
+    auto dWb = dW.middleRows(r0, nr);
+    dWb.noalias() = g->transpose() * unit_;
+    for (Index j = 0; j < nr; ++j) {
+      const Scalar inv = w_inv_(r0 + j);
+      dWb.row(j) -= (dWb.row(j).dot(W_.row(r0 + j)) * inv * inv) * W_.row(r0 + j);
+    }
+    dU.noalias() += *g * W_.middleRows(r0, nr);
+  }
+
+  // dL/dX from dL/dX^ (in place).
+  void finish_rows(RowMatrix<Scalar>& dU) const { normalized_rows_backward<Scalar>(dU, X_, x_inv_); }
+
+ private:
+  const ConstRowRef<Scalar>& X_;
+  const ConstRowRef<Scalar>& W_;
+  Index classes_, k_, block_;
+  Vector<Scalar> x_inv_, w_inv_;
+  RowMatrix<Scalar> unit_;
+  Block raw_;
+  std::vector<std::int32_t> arg_;
+};
+
+// What softmax_head needs of a loss: the target's margin function on a
+// cosine and its derivative, and whether rows whose target probability
+// underflows to 0 are dropped (ProxyNCA).
+//   struct Margin { Scalar value(Scalar cos) const; Scalar slope(Scalar cos) const; };
+template <class Scalar>
+struct SoftmaxHeadRows {
+  Vector<Scalar> scale;   // a_i
+  bool drop_zero_target = false;
+  // When not null: receives dL/da_i (for a scale that depends on X).
+  Vector<Scalar>* scale_grad = nullptr;
+};
+
+// Cross-entropy over the class logits described above; returns the reduced
+// value; with dU and dW (both or neither) it fills dL/dX^ (before
+// finish_rows) and dL/dW. Each block is walked row by row, every step of a
+// row (scaling, logits, max, exponentials, sums) while the row is in cache.
+template <class Scalar, class Margin>
+Scalar softmax_head(ClassBlocks<Scalar>& head, const LabelVector& labels, const Margin& margin,
+                    const SoftmaxHeadRows<Scalar>& rows, Tally<Scalar>& tally, RowMatrix<Scalar>* dU,
+                    RowMatrix<Scalar>* dW, Vector<Scalar>* terms) {
+  using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+  using RowArray = typename ClassBlocks<Scalar>::RowArray;
+  using RowMap = Eigen::Map<RowArray>;
+  const Index n = head.rows();
+  const bool unscaled = head.sub_centers() == 1;  // K = 1: the rows fold 1 / |w| in themselves
+  const bool with_scale_grad = rows.scale_grad != nullptr;
+  const Scalar inf = std::numeric_limits<Scalar>::infinity();
+  Array shift = Array::Constant(n, -inf), sum = Array::Zero(n), zsum = Array::Zero(n);
+  Array target_cos = Array::Zero(n), target_logit = Array::Zero(n);
+  const Array a = rows.scale.array();
+  typename ClassBlocks<Scalar>::Block S;
+  RowArray tmp;
+
+  // Row i of block b's cosines (x^ W_b^T, unscaled when K = 1) becomes its logits z.
+  const auto logits = [&](Index b, RowMap z, Index i, bool record) {
+    if (unscaled) z *= head.column_scale(b);
+    const Index t = labels(i) - head.first(b);
+    const bool has_target = t >= 0 && t < z.size();
+    const Scalar c = has_target ? z(t) : Scalar(0);
+    z *= a(i);
+    if (!has_target) return;
+    const Scalar zt = a(i) * margin.value(c);
+    z(t) = zt;
+    if (record) {
+      target_cos(i) = c;
+      target_logit(i) = zt;
+    }
+  };
+
+  // Pass 1: the online log-sum-exp per row (and, for dL/da, of sum p z).
+  for (Index b = 0; b < head.blocks(); ++b) {
+    const Index nc = head.size(b);
+    head.cosines(b, S, !unscaled);
+    for (Index i = 0; i < n; ++i) {
+      RowMap z(S.data() + i * nc, nc);
+      logits(b, z, i, true);
+      const Scalar next = std::max(shift(i), z.maxCoeff());
+      const Scalar rescale = std::exp(shift(i) - next);  // 0 on the first block
+      shift(i) = next;
+      if (with_scale_grad) {
+        tmp = (z - next).exp();
+        zsum(i) = zsum(i) * rescale + (tmp * z).sum();
+        z = tmp;
+      } else {
+        z = (z - next).exp();
+      }
+      sum(i) = sum(i) * rescale + z.sum();
+    }
+  }
+
+  // The terms and their reduction factors.
+  Array factor = Array::Zero(n);
+  if (terms) terms->setZero(n);
+  const Array lse = shift + sum.log();
+  for (Index i = 0; i < n; ++i) {
+    const Scalar term = lse(i) - target_logit(i);
+    if (rows.drop_zero_target && !(std::exp(-term) > Scalar(0))) continue;
+    const Scalar weighted = tally.add(i, term);
+    if (terms) (*terms)(i) = weighted;
+    factor(i) = tally.gradient_weight(i, weighted);
+  }
+  const Reduced<Scalar> r = tally.finish();
+  if (!dU) return r.value;
+
+  // Pass 2: p = softmax(z) per block, then G = dL/dcos: f_i a_i p, the target
+  // f_i a_i (p - 1) psi'(cos); times 1 / |w| (K = 1) for the backward.
+  factor *= r.weight;
+  const Array fa = factor * a;
+  dU->setZero(n, head.unit_rows().cols());
+  for (Index b = 0; b < head.blocks(); ++b) {
+    const Index c0 = head.first(b), nc = head.size(b);
+    if (!head.single_block()) head.cosines(b, S, !unscaled);
+    for (Index i = 0; i < n; ++i) {
+      RowMap g(S.data() + i * nc, nc);
+      if (head.single_block()) {
+        g *= std::exp(shift(i) - lse(i));  // exp(z - shift) -> p
+      } else {
+        logits(b, g, i, false);
+        g = (g - lse(i)).exp();
+      }
+      const Index t = labels(i) - c0;
+      if (t >= 0 && t < nc) g(t) = (g(t) - Scalar(1)) * margin.slope(target_cos(i));
+      if (unscaled) {
+        g *= fa(i) * head.column_scale(b);
+      } else {
+        g *= fa(i);
+      }
+    }
+    head.backward(b, S, *dU, *dW, unscaled);
+  }
+  if (with_scale_grad) {
+    // dL/da_i = f_i (sum_c p_ic u_ic - u_iy) with u = z / a_i (a_i = 0: no gradient is asked of it).
+    rows.scale_grad->setZero(n);
+    for (Index i = 0; i < n; ++i) {
+      if (a(i) > Scalar(0)) (*rows.scale_grad)(i) = factor(i) * (zsum(i) / sum(i) - target_logit(i)) / a(i);
+    }
+  }
+  return r.value;
+}
+
+}  // namespace detail
+}  // namespace contrastive
