@@ -1,6 +1,9 @@
 # ctest driver for the digits demo (cmake -DEXE=<train_digits> -DSVG=<out.svg> -P this):
-# a short run must succeed, print its summary and write a well-formed SVG;
-# --help must succeed and a missing data file must fail with a clear message.
+# a short run must succeed, print its summary and write well-formed SVGs (the
+# embedding and the training curve); --help must succeed and a missing data
+# file must fail with a clear message.
+# With -DLOSS=<name> -DEPOCHS=<n> -DMIN_GAIN=<x>: only a run of that loss, whose
+# trained held-out Recall@1 must beat the untrained one by at least x.
 # The XML check is done here because xmllint may not exist on CI.
 cmake_minimum_required(VERSION 3.14)
 if(NOT EXE OR NOT SVG)
@@ -93,6 +96,41 @@ function(check_well_formed_xml file root)
   set(xml_elements ${elements} PARENT_SCOPE)
 endfunction()
 
+# The held-out Recall@1 of a summary row ("  embedding, trained       0.9573 ...") in ten-thousandths.
+function(recall_of text row out)
+  string(REGEX MATCH "${row} +([01])\\.([0-9][0-9][0-9][0-9])" m "${text}")
+  if(NOT m)
+    message(FATAL_ERROR "no Recall@1 for '${row}' in:\n${text}")
+  endif()
+  math(EXPR v "${CMAKE_MATCH_1} * 10000 + 1${CMAKE_MATCH_2} - 10000")
+  set(${out} ${v} PARENT_SCOPE)
+endfunction()
+
+if(LOSS)
+  string(REGEX REPLACE "\\.svg$" "_curve.svg" curve "${SVG}")
+  file(REMOVE "${SVG}" "${curve}")
+  execute_process(COMMAND "${EXE}" --loss ${LOSS} --epochs ${EPOCHS} --out "${SVG}"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "train_digits --loss ${LOSS} exited with ${rc}:\n${out}\n${err}")
+  endif()
+  message(STATUS "${out}")
+  expect_contains("${out}" "labels unused" "--loss ${LOSS}")
+  recall_of("${out}" "embedding, untrained" before)
+  recall_of("${out}" "embedding, trained" after)
+  math(EXPR gain "${after} - ${before}")
+  string(REGEX REPLACE "^0?\\." "" min_digits "${MIN_GAIN}")
+  string(SUBSTRING "${min_digits}0000" 0 4 min_digits)
+  math(EXPR min_gain "1${min_digits} - 10000")
+  if(gain LESS min_gain)
+    message(FATAL_ERROR "--loss ${LOSS}: trained Recall@1 beats the untrained one by ${gain}/10000, below ${MIN_GAIN}")
+  endif()
+  check_well_formed_xml("${SVG}" svg)
+  check_well_formed_xml("${curve}" svg)
+  message(STATUS "--loss ${LOSS}: Recall@1 gain ${gain}/10000 >= ${MIN_GAIN}; ${SVG} and ${curve} well-formed")
+  return()
+endif()
+
 # --help: exit 0 with the usage text.
 execute_process(COMMAND "${EXE}" --help RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
@@ -133,3 +171,10 @@ if(xml_elements LESS 1000)
   message(FATAL_ERROR "${SVG} has only ${xml_elements} elements; expected two scatter plots")
 endif()
 message(STATUS "${SVG}: well-formed XML, ${xml_elements} elements")
+string(REGEX REPLACE "\\.svg$" "_curve.svg" curve "${SVG}")
+if(NOT EXISTS "${curve}")
+  message(FATAL_ERROR "train_digits did not write the training curve ${curve}")
+endif()
+check_well_formed_xml("${curve}" svg)
+expect_contains("${out}" "MAP@R" "short run")
+expect_contains("${out}" "NMI" "short run")

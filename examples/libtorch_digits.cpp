@@ -21,7 +21,7 @@
 #include "digits/batches.hpp"
 #include "digits/dataset.hpp"
 #include "digits/flags.hpp"
-#include "digits/recall.hpp"
+#include "digits/evaluate.hpp"
 
 #include <chrono>
 #include <cmath>

@@ -1,10 +1,13 @@
 // P x K batches (Hermans et al. 2017): P classes, K samples of each, so every
-// anchor of a batch has K - 1 positives and (P - 1) K negatives.
+// anchor of a batch has K - 1 positives and (P - 1) K negatives. The batches
+// are consecutive slices of contrastive::MPerClassSampler's epochs (M = K,
+// batch size P K, an epoch as long as the data), pytorch-metric-learning's
+// MPerClassSampler rules.
 #pragma once
 
 #include <contrastive/contrastive.hpp>
 
-#include <algorithm>
+#include <cstdint>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -17,50 +20,36 @@ using contrastive::LabelVector;
 
 class PkSampler {
  public:
-  // Labels are 0..classes-1. Each class is walked in a shuffled order, so
-  // every sample is used before any is reused.
+  // Labels are 0..classes-1; the sampler's seed is drawn from rng.
   PkSampler(const LabelVector& labels, int classes, Index p, Index k, std::mt19937& rng)
-      : p_(p), k_(k), rng_(rng), rows_(static_cast<std::size_t>(classes)),
-        next_(static_cast<std::size_t>(classes), 0) {
-    for (Index i = 0; i < labels.size(); ++i) rows_[static_cast<std::size_t>(labels(i))].push_back(i);
-    if (p < 2 || p > classes)
-      throw std::invalid_argument("P must be in 2.." + std::to_string(classes) + ", got " + std::to_string(p));
-    if (k < 2) throw std::invalid_argument("K must be >= 2, got " + std::to_string(k));
-    for (std::size_t c = 0; c < rows_.size(); ++c) {
-      if (static_cast<Index>(rows_[c].size()) < k)
-        throw std::invalid_argument("class " + std::to_string(c) + " has " + std::to_string(rows_[c].size()) +
-                                    " training samples, fewer than K = " + std::to_string(k));
-      std::shuffle(rows_[c].begin(), rows_[c].end(), rng_);
-    }
-  }
+      : sampler_(checked(labels, classes, p, k), k, p * k, labels.size(), (std::uint64_t(rng()) << 32) | rng()) {}
 
-  Index batch_size() const { return p_ * k_; }
+  Index batch_size() const { return sampler_.batch_size(); }
+  // Batches per epoch: the epoch is as long as the data, rounded down to whole batches.
+  Index batches_per_epoch() const { return sampler_.length() / sampler_.batch_size(); }
 
   // Row indices of the next batch, grouped by class.
   std::vector<Index> next() {
-    std::vector<std::size_t> classes(rows_.size());
-    for (std::size_t c = 0; c < classes.size(); ++c) classes[c] = c;
-    std::shuffle(classes.begin(), classes.end(), rng_);
-    std::vector<Index> batch;
-    batch.reserve(static_cast<std::size_t>(p_ * k_));
-    for (Index j = 0; j < p_; ++j) {
-      const std::size_t c = classes[static_cast<std::size_t>(j)];
-      for (Index i = 0; i < k_; ++i) {
-        if (next_[c] == rows_[c].size()) {
-          std::shuffle(rows_[c].begin(), rows_[c].end(), rng_);
-          next_[c] = 0;
-        }
-        batch.push_back(rows_[c][next_[c]++]);
-      }
+    if (next_ + static_cast<std::size_t>(batch_size()) > epoch_.size()) {
+      epoch_ = sampler_.epoch();
+      next_ = 0;
     }
-    return batch;
+    const auto first = epoch_.begin() + static_cast<std::ptrdiff_t>(next_);
+    next_ += static_cast<std::size_t>(batch_size());
+    return std::vector<Index>(first, first + batch_size());
   }
 
  private:
-  Index p_, k_;
-  std::mt19937& rng_;
-  std::vector<std::vector<Index>> rows_;
-  std::vector<std::size_t> next_;
+  static const LabelVector& checked(const LabelVector& labels, int classes, Index p, Index k) {
+    if (p < 2 || p > classes)
+      throw std::invalid_argument("P must be in 2.." + std::to_string(classes) + ", got " + std::to_string(p));
+    if (k < 2) throw std::invalid_argument("K must be >= 2, got " + std::to_string(k));
+    return labels;
+  }
+
+  contrastive::MPerClassSampler sampler_;
+  std::vector<Index> epoch_;
+  std::size_t next_ = 0;
 };
 
 }  // namespace digits

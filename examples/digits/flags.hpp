@@ -20,8 +20,9 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// NTXent and VICReg are self-supervised: two random warps of each image, labels unused in training.
 enum class LossKind {
-  BatchHard, SemiHard, BatchAll, Contrastive, Margin, SupCon,
+  BatchHard, SemiHard, BatchAll, Contrastive, Margin, SupCon, NTXent, VICReg,
   // Losses with learnable class weights W, trained alongside the MLP (digits/class_head.hpp).
   ArcFace, CosFace, SphereFace, SubCenterArcFace, NormalizedSoftmax, ProxyNCA, ProxyAnchor
 };
@@ -42,12 +43,15 @@ struct Flags {
   double lr = 2e-3;
   double weight_decay = 0.01;
   std::optional<double> margin;  // per-loss default, see margin_or_default()
-  double temperature = 0.1;
+  double temperature = 0.1;  // supcon, normalized-softmax; ntxent's default is 0.5 (temperature_or_default)
+  bool temperature_given = false;
   std::optional<double> scale;  // class-weight losses: scale, softmax_scale or alpha; see scale_or_default()
-  bool normalize = true;
+  bool normalize = true;  // VICReg: off unless --normalize is given (its variance term wants std >= 1 per dimension)
+  bool normalize_given = false;
   bool augment = true;  // random small warps of the training images (digits/augment.hpp)
   unsigned seed = 1;
   std::string out = "digits_embedding.svg";
+  std::string curve;  // training-curve SVG; empty = <out without .svg>_curve.svg
   std::string data = CONTRASTIVE_DIGITS_CSV;
 
   // Triplet margin, contrastive neg_margin, margin-loss alpha, or a class-weight loss's margin.
@@ -75,17 +79,31 @@ struct Flags {
       default: return 64;
     }
   }
+
+  double temperature_or_default() const {
+    return temperature_given || loss != LossKind::NTXent ? temperature : 0.5;
+  }
+
+  bool self_supervised() const { return loss == LossKind::NTXent || loss == LossKind::VICReg; }
+  bool normalize_embeddings() const { return normalize_given || loss != LossKind::VICReg ? normalize : false; }
+
+  std::string curve_path() const {
+    if (!curve.empty()) return curve;
+    const std::string stem = out.size() > 4 && out.compare(out.size() - 4, 4, ".svg") == 0 ? out.substr(0, out.size() - 4) : out;
+    return stem + "_curve.svg";
+  }
 };
 
 inline const char* usage() {
   return "usage: train_digits [flags]\n"
          "Trains a small MLP embedding of the UCI 8x8 digits with a contrastive loss\n"
-         "and reports held-out Recall@1 (1-nearest-neighbour accuracy).\n"
+         "and reports held-out Recall@1 (1-nearest-neighbour accuracy), MAP@R and k-means NMI.\n"
          "\n"
          "  --loss NAME        batch-hard (default), semi-hard, batch-all, contrastive,\n"
-         "                     margin, supcon; with learnable class weights: arcface,\n"
-         "                     cosface, sphereface, subcenter-arcface, normalized-softmax,\n"
-         "                     proxy-nca, proxy-anchor\n"
+         "                     margin, supcon; self-supervised (two random warps of each\n"
+         "                     image, labels unused): ntxent, vicreg; with learnable class\n"
+         "                     weights: arcface, cosface, sphereface, subcenter-arcface,\n"
+         "                     normalized-softmax, proxy-nca, proxy-anchor\n"
          "  --metric NAME      euclidean (default), squared, cosine\n"
          "  --dim N            embedding size (default 16)\n"
          "  --hidden N         hidden layer width (default 512)\n"
@@ -97,14 +115,16 @@ inline const char* usage() {
          "  --margin X         triplet margin / contrastive neg_margin / margin-loss alpha\n"
          "                     (default 0.5 / 1.0 / 0.2), or the class-weight loss's margin\n"
          "                     (arcface 28.6 degrees, cosface 0.35, sphereface 4, proxy-anchor 0.2)\n"
-         "  --temperature X    supcon / normalized-softmax temperature (default 0.1)\n"
+         "  --temperature X    supcon / normalized-softmax / ntxent temperature (default 0.1 / 0.1 / 0.5)\n"
          "  --scale X          class-weight loss scale (arcface, cosface, subcenter 64,\n"
          "                     sphereface 32), proxy-nca softmax_scale (4), proxy-anchor alpha (32)\n"
-         "  --normalize on|off L2-normalise the embeddings (default on)\n"
+         "  --normalize on|off L2-normalise the embeddings (default on; off for vicreg)\n"
          "  --augment on|off   warp each training image a little: rotation up to 5 degrees,\n"
          "                     scale up to 5%, shift up to a quarter pixel (default on)\n"
          "  --seed N           seed of the split, the initialisation and the batches (default 1)\n"
          "  --out FILE         SVG of the held-out embeddings (default digits_embedding.svg)\n"
+         "  --curve FILE       SVG of the loss and held-out Recall@1 per epoch\n"
+         "                     (default: the --out name with _curve)\n"
          "  --data FILE        digits CSV (default: the copy in examples/data)\n"
          "  --help             this text\n";
 }
@@ -152,7 +172,8 @@ inline Flags parse_flags(int argc, char** argv) {
     }
     static const char* const known[] = {"--loss", "--metric", "--normalize", "--augment", "--dim", "--hidden",
                                         "--epochs", "--p", "--k", "--batches", "--seed", "--lr",
-                                        "--weight-decay", "--margin", "--temperature", "--scale", "--out", "--data"};
+                                        "--weight-decay", "--margin", "--temperature", "--scale", "--out", "--curve",
+                                        "--data"};
     if (std::find(std::begin(known), std::end(known), name) == std::end(known))
       throw UsageError("unknown flag '" + name + "'");
     if (!value) {
@@ -167,6 +188,8 @@ inline Flags parse_flags(int argc, char** argv) {
       else if (v == "contrastive") f.loss = LossKind::Contrastive;
       else if (v == "margin") f.loss = LossKind::Margin;
       else if (v == "supcon") f.loss = LossKind::SupCon;
+      else if (v == "ntxent") f.loss = LossKind::NTXent;
+      else if (v == "vicreg") f.loss = LossKind::VICReg;
       else if (v == "arcface") f.loss = LossKind::ArcFace;
       else if (v == "cosface") f.loss = LossKind::CosFace;
       else if (v == "sphereface") f.loss = LossKind::SphereFace;
@@ -181,6 +204,7 @@ inline Flags parse_flags(int argc, char** argv) {
       else if (v == "cosine") f.metric = MetricKind::Cosine;
       else throw UsageError("unknown --metric '" + v + "'");
     } else if (name == "--normalize") {
+      f.normalize_given = true;
       if (v == "on") f.normalize = true;
       else if (v == "off") f.normalize = false;
       else throw UsageError("--normalize takes on or off, got '" + v + "'");
@@ -210,10 +234,13 @@ inline Flags parse_flags(int argc, char** argv) {
       f.margin = detail::parse_positive(name, v);
     } else if (name == "--temperature") {
       f.temperature = detail::parse_positive(name, v);
+      f.temperature_given = true;
     } else if (name == "--scale") {
       f.scale = detail::parse_positive(name, v);
     } else if (name == "--out") {
       f.out = v;
+    } else if (name == "--curve") {
+      f.curve = v;
     } else if (name == "--data") {
       f.data = v;
     } else {

@@ -7,6 +7,7 @@
 #include <Eigen/Eigenvalues>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -106,6 +107,57 @@ inline void write_scatter_svg(const std::string& path, const std::string& headin
         << "\"/><text x=\"" << legend_x + 18 << "\" y=\"" << y << "\">" << d << "</text>\n";
   }
   out << "</g>\n</svg>\n";
+  if (!out) throw std::runtime_error("error while writing SVG file '" + path + "'");
+}
+
+// Line plots side by side, one per series, over epochs 1..n (the x axis),
+// each with its own y range; for the loss and held-out Recall@1 per epoch.
+struct CurvePanel {
+  std::string title;
+  std::vector<double> values;  // one per epoch; NaN values are skipped
+  std::string colour;
+};
+
+inline void write_curve_svg(const std::string& path, const std::string& heading, const std::vector<CurvePanel>& panels) {
+  const double w = 420, h = 300, gap = 50, top = 60;
+  const double width = gap + static_cast<double>(panels.size()) * (w + gap);
+  const double height = top + h + gap;
+  std::ofstream out(path);
+  if (!out) throw std::runtime_error("cannot write SVG file '" + path + "'");
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" viewBox=\"0 0 " << width << ' ' << height << "\" font-family=\"sans-serif\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << gap << "\" y=\"24\" font-size=\"16\">" << xml_escape(heading) << "</text>\n";
+  for (std::size_t k = 0; k < panels.size(); ++k) {
+    const CurvePanel& p = panels[k];
+    const double left = gap + static_cast<double>(k) * (w + gap);
+    double lo = 1e300, hi = -1e300;
+    for (double v : p.values) {
+      if (std::isnan(v)) continue;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    if (lo > hi) lo = hi = 0;
+    const double span = std::max(hi - lo, 1e-12);
+    const std::size_t n = p.values.size();
+    out << "<g>\n<text x=\"" << left << "\" y=\"" << top - 8 << "\" font-size=\"13\">" << xml_escape(p.title)
+        << "</text>\n<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w << "\" height=\"" << h
+        << "\" fill=\"none\" stroke=\"#999\"/>\n"
+        << "<text x=\"" << left - 4 << "\" y=\"" << top + 10 << "\" font-size=\"10\" text-anchor=\"end\">" << hi
+        << "</text>\n<text x=\"" << left - 4 << "\" y=\"" << top + h << "\" font-size=\"10\" text-anchor=\"end\">"
+        << lo << "</text>\n<text x=\"" << left + w << "\" y=\"" << top + h + 14
+        << "\" font-size=\"10\" text-anchor=\"end\">epoch " << n << "</text>\n<polyline fill=\"none\" stroke=\""
+        << p.colour << "\" stroke-width=\"1.5\" points=\"";
+    for (std::size_t e = 0; e < n; ++e) {
+      if (std::isnan(p.values[e])) continue;
+      const double x = left + (n > 1 ? w * static_cast<double>(e) / static_cast<double>(n - 1) : w / 2);
+      const double y = top + h - 0.9 * h * (p.values[e] - lo) / span - 0.05 * h;
+      out << x << ',' << y << ' ';
+    }
+    out << "\"/>\n</g>\n";
+  }
+  out << "</svg>\n";
   if (!out) throw std::runtime_error("error while writing SVG file '" + path + "'");
 }
 

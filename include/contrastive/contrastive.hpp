@@ -1,4 +1,4 @@
-// The one include: metrics, losses, mining and the gradient checker.
+// The one include: metrics, losses, mining, evaluation, sampling and the gradient checker.
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
@@ -11,6 +11,11 @@
 #include "contrastive/engine/rowwise.hpp"
 #include "contrastive/engine/tiles.hpp"
 #include "contrastive/engine/workspace.hpp"
+#include "contrastive/evaluation/clustering_metrics.hpp"
+#include "contrastive/evaluation/kmeans.hpp"
+#include "contrastive/evaluation/knn.hpp"
+#include "contrastive/evaluation/mutual_information.hpp"
+#include "contrastive/evaluation/retrieval_metrics.hpp"
 #include "contrastive/losses/angular_loss.hpp"
 #include "contrastive/losses/arcface_loss.hpp"
 #include "contrastive/losses/batch_all_triplet_loss.hpp"
@@ -52,4 +57,5 @@
 #include "contrastive/mining/pair_miners.hpp"
 #include "contrastive/mining/reference_set.hpp"
 #include "contrastive/mining/selection_miners.hpp"
+#include "contrastive/sampling/m_per_class_sampler.hpp"
 #include "contrastive/testing/gradient_check.hpp"
