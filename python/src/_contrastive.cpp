@@ -180,6 +180,40 @@ py::object mine(const char* function, const py::array& X, const py::array& label
   });
 }
 
+// (value, dL/dX, dL/dW) | (value, None, None) of a class-weight loss call(x, w, out...):
+// W (c x D, one row per class) is read in X's dtype, dL/dW returned c x D.
+template <class Call>
+py::object class_weight_loss(const char* function, const py::array& X, const py::array& W, bool need_grad,
+                             const Call& call) {
+  if (W.ndim() != 2) fail(function, "argument 'W' must be 2-D (c x D), got " + std::to_string(W.ndim()) + "-D");
+  if (W.dtype().kind() != 'f') {
+    fail(function, "argument 'W' must be a floating array, got dtype " + std::string(py::str(W.dtype())));
+  }
+  return with_matrix(function, X, [&](const auto& x) -> py::object {
+    using S = typename std::decay_t<decltype(x)>::Scalar;
+    const Array<S> wa = Array<S>::ensure(W);  // a copy when W is not C-contiguous or not of X's dtype
+    const Eigen::Map<const ct::RowMatrix<S>> w(wa.data(), wa.shape(0), wa.shape(1));
+    if (!need_grad) {
+      S value;
+      {
+        py::gil_scoped_release release;
+        value = call(x, w, ct::value_only);
+      }
+      return py::make_tuple(static_cast<double>(value), py::none(), py::none());
+    }
+    Array<S> grad({x.rows(), x.cols()});
+    Array<S> w_grad({w.rows(), w.cols()});
+    Eigen::Map<ct::RowMatrix<S>> g(grad.mutable_data(), x.rows(), x.cols());
+    Eigen::Map<ct::RowMatrix<S>> gw(w_grad.mutable_data(), w.rows(), w.cols());
+    S value;
+    {
+      py::gil_scoped_release release;
+      value = call(x, w, g, gw);
+    }
+    return py::make_tuple(static_cast<double>(value), std::move(grad), std::move(w_grad));
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_contrastive, m) {
@@ -627,4 +661,136 @@ PYBIND11_MODULE(_contrastive, m) {
         });
       },
       arg("X"), arg("labels"), arg("metric"), arg("epsilon"), "PML MultiSimilarityMiner: (a1, p, a2, n).");
+
+  // ---- class-weight losses (docs/class_losses.md): W is c x D, one row per class ----
+  m.def(
+      "arcface_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, double margin, double scale,
+         bool need_grad) {
+        const ct::LabelVector y = integers("arcface_loss", "labels", labels);
+        ct::ArcFaceOptions o;
+        o.margin = margin;
+        o.scale = scale;
+        return class_weight_loss("arcface_loss", X, W, need_grad, [&](const auto& x, const auto& w, auto&&... out) {
+          return ct::arcface_loss(x, y, w, o, out...);
+        });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("margin"), arg("scale"), arg("need_grad") = true,
+      "PML ArcFaceLoss (margin in degrees) on W = loss.W.T: (value, dL/dX, dL/dW) or (value, None, None).");
+  m.def(
+      "cosface_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, double margin, double scale,
+         bool need_grad) {
+        const ct::LabelVector y = integers("cosface_loss", "labels", labels);
+        ct::CosFaceOptions o;
+        o.margin = margin;
+        o.scale = scale;
+        return class_weight_loss("cosface_loss", X, W, need_grad, [&](const auto& x, const auto& w, auto&&... out) {
+          return ct::cosface_loss(x, y, w, o, out...);
+        });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("margin"), arg("scale"), arg("need_grad") = true,
+      "PML CosFaceLoss on W = loss.W.T: (value, dL/dX, dL/dW) or (value, None, None).");
+  m.def(
+      "sphereface_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, int margin, double scale,
+         bool need_grad) {
+        const ct::LabelVector y = integers("sphereface_loss", "labels", labels);
+        ct::SphereFaceOptions o;
+        o.margin = margin;
+        o.scale = scale;
+        return class_weight_loss("sphereface_loss", X, W, need_grad,
+                                 [&](const auto& x, const auto& w, auto&&... out) {
+                                   return ct::sphereface_loss(x, y, w, o, out...);
+                                 });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("margin"), arg("scale"), arg("need_grad") = true,
+      "PML SphereFaceLoss (integer margin) on W = loss.W.T: (value, dL/dX, dL/dW) or (value, None, None).");
+  m.def(
+      "subcenter_arcface_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, double margin, double scale,
+         int sub_centers, bool need_grad) {
+        const ct::LabelVector y = integers("subcenter_arcface_loss", "labels", labels);
+        ct::SubCenterArcFaceOptions o;
+        o.margin = margin;
+        o.scale = scale;
+        o.sub_centers = sub_centers;
+        return class_weight_loss("subcenter_arcface_loss", X, W, need_grad,
+                                 [&](const auto& x, const auto& w, auto&&... out) {
+                                   return ct::subcenter_arcface_loss(x, y, w, o, out...);
+                                 });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("margin"), arg("scale"), arg("sub_centers"), arg("need_grad") = true,
+      "PML SubCenterArcFaceLoss on W = loss.W.T ((c K) x D, class c's sub-centres at rows cK .. cK + K - 1): "
+      "(value, dL/dX, dL/dW) or (value, None, None).");
+  m.def(
+      "subcenter_arcface_outliers",
+      [](const py::array& X, const py::array& labels, const py::array& W, double margin, double scale,
+         int sub_centers, double threshold) {
+        const char* fn = "subcenter_arcface_outliers";
+        const ct::LabelVector y = integers(fn, "labels", labels);
+        if (W.ndim() != 2) fail(fn, "argument 'W' must be 2-D (c x D), got " + std::to_string(W.ndim()) + "-D");
+        ct::SubCenterArcFaceOptions o;
+        o.margin = margin;
+        o.scale = scale;
+        o.sub_centers = sub_centers;
+        return with_matrix(fn, X, [&](const auto& x) -> py::object {
+          using S = typename std::decay_t<decltype(x)>::Scalar;
+          const Array<S> wa = Array<S>::ensure(W);
+          const Eigen::Map<const ct::RowMatrix<S>> w(wa.data(), wa.shape(0), wa.shape(1));
+          const ct::SubCenterOutliers<S> r = ct::subcenter_arcface_outliers(x, y, w, o, threshold);
+          const auto arr = [](const std::vector<ct::Index>& v) {
+            Array<std::int64_t> a(static_cast<py::ssize_t>(v.size()));
+            std::copy(v.begin(), v.end(), a.mutable_data());
+            return a;
+          };
+          Array<S> cosine(static_cast<py::ssize_t>(r.dominant_cosine.size()));
+          std::copy(r.dominant_cosine.data(), r.dominant_cosine.data() + r.dominant_cosine.size(),
+                    cosine.mutable_data());
+          return py::make_tuple(arr(r.outliers), arr(r.dominant), std::move(cosine));
+        });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("margin"), arg("scale"), arg("sub_centers"), arg("threshold"),
+      "PML SubCenterArcFaceLoss.get_outliers: (outlier rows, each class's dominant sub-centre or -1, "
+      "each row's cosine to its class's dominant sub-centre).");
+  m.def(
+      "normalized_softmax_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, double temperature, bool need_grad) {
+        const ct::LabelVector y = integers("normalized_softmax_loss", "labels", labels);
+        ct::NormalizedSoftmaxOptions o;
+        o.temperature = temperature;
+        return class_weight_loss("normalized_softmax_loss", X, W, need_grad,
+                                 [&](const auto& x, const auto& w, auto&&... out) {
+                                   return ct::normalized_softmax_loss(x, y, w, o, out...);
+                                 });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("temperature"), arg("need_grad") = true,
+      "PML NormalizedSoftmaxLoss on W = loss.W.T: (value, dL/dX, dL/dW) or (value, None, None).");
+  m.def(
+      "proxy_nca_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, double softmax_scale, bool need_grad) {
+        const ct::LabelVector y = integers("proxy_nca_loss", "labels", labels);
+        ct::ProxyNCAOptions o;
+        o.softmax_scale = softmax_scale;
+        return class_weight_loss("proxy_nca_loss", X, W, need_grad, [&](const auto& x, const auto& w, auto&&... out) {
+          return ct::proxy_nca_loss(x, y, w, o, out...);
+        });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("softmax_scale"), arg("need_grad") = true,
+      "PML ProxyNCALoss on W = loss.proxies: (value, dL/dX, dL/dW) or (value, None, None).");
+  m.def(
+      "proxy_anchor_loss",
+      [](const py::array& X, const py::array& labels, const py::array& W, double margin, double alpha,
+         bool need_grad) {
+        const ct::LabelVector y = integers("proxy_anchor_loss", "labels", labels);
+        ct::ProxyAnchorOptions o;
+        o.margin = margin;
+        o.alpha = alpha;
+        return class_weight_loss("proxy_anchor_loss", X, W, need_grad,
+                                 [&](const auto& x, const auto& w, auto&&... out) {
+                                   return ct::proxy_anchor_loss(x, y, w, o, out...);
+                                 });
+      },
+      arg("X"), arg("labels"), arg("W"), arg("margin"), arg("alpha"), arg("need_grad") = true,
+      "PML ProxyAnchorLoss on W = loss.proxies: (value, dL/dX, dL/dW) or (value, None, None).");
 }

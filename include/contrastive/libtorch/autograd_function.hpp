@@ -2,7 +2,7 @@
 //
 // A loss on tensors is a call of the library on views of its tensor inputs
 // (embeddings first, then learnable parameters: a Mahalanobis metric's L, then
-// the loss's own, margin_loss's beta). The Function runs that call once in
+// the loss's own, margin_loss's beta or a class-weight loss's W). The Function runs that call once in
 // forward, computing the value and, when autograd will need them, the
 // library's analytic gradients in the same pass (the library computes both
 // from one walk of the distance matrix); backward returns each gradient times
@@ -249,6 +249,20 @@ struct LossFunction : torch::autograd::Function<LossFunction<Bound>> {
   }
 };
 
+// The Function on `inputs` as they are: with `loss_parameter`, the last input
+// is the loss's own learnable parameter (a class-weight loss's W, added and
+// checked by its adapter), which receives the library's last gradient block.
+template <class Call, class... Tail>
+torch::Tensor run_function(TensorInputs inputs, bool loss_parameter, const Call& call, const Tail&... tail) {
+  using Bound = BoundCall<Call, Tail...>;
+  const Bound bound(inputs.function(), inputs.embeddings(), loss_parameter, call, tail...);
+  bool need_grad = false;
+  if (torch::GradMode::is_enabled()) {
+    for (const torch::Tensor& t : inputs.tensors()) need_grad = need_grad || t.requires_grad();
+  }
+  return LossFunction<Bound>::apply(&bound, need_grad, at::TensorList(inputs.tensors()));
+}
+
 // The public adapter of a loss: collects the learnable tensors of the tail
 // (the metric's L), then the loss's own learnable parameter when given
 // (`parameter`, named `parameter_name`), and runs the Function.
@@ -258,13 +272,7 @@ torch::Tensor run_loss_with_parameter(TensorInputs inputs, const char* parameter
   (add_learnable(inputs, tail), ...);
   const bool has_parameter = parameter != nullptr;
   if (has_parameter) inputs.add_parameter(parameter_name, *parameter, 1);
-  using Bound = BoundCall<Call, Tail...>;
-  const Bound bound(inputs.function(), inputs.embeddings(), has_parameter, call, tail...);
-  bool need_grad = false;
-  if (torch::GradMode::is_enabled()) {
-    for (const torch::Tensor& t : inputs.tensors()) need_grad = need_grad || t.requires_grad();
-  }
-  return LossFunction<Bound>::apply(&bound, need_grad, at::TensorList(inputs.tensors()));
+  return run_function(std::move(inputs), has_parameter, call, tail...);
 }
 
 template <class Call, class... Tail>

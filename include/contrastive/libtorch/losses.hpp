@@ -15,6 +15,13 @@
 // Embeddings are N x D float32 / float64 CPU tensors of any strides; labels
 // 1-D integer tensors (int64, int32). Bad arguments throw
 // std::invalid_argument("contrastive::<function>: ...") naming the argument.
+//
+// The class-weight losses (arcface_loss, ..., proxy_anchor_loss; see
+// docs/class_losses.md) take the class weights W (c x D, one row per class,
+// float32 / float64, any strides) as a tensor input after the labels: with
+// W.requires_grad() it receives dL/dW. pytorch-metric-learning's D x c W
+// (ArcFace, CosFace, SphereFace, SubCenterArcFace, NormalizedSoftmax) is
+// passed as W.t(), which autograd turns back into D x c.
 #pragma once
 
 #include "contrastive/core/index_sets.hpp"
@@ -25,17 +32,24 @@
 #include "contrastive/losses/batch_all_triplet_loss.hpp"
 #include "contrastive/losses/batch_hard_triplet_loss.hpp"
 #include "contrastive/losses/angular_loss.hpp"
+#include "contrastive/losses/arcface_loss.hpp"
 #include "contrastive/losses/batch_semihard_triplet_loss.hpp"
 #include "contrastive/losses/circle_loss.hpp"
 #include "contrastive/losses/contrastive_loss.hpp"
+#include "contrastive/losses/cosface_loss.hpp"
 #include "contrastive/losses/cosine_embedding_loss.hpp"
 #include "contrastive/losses/lifted_structure_loss.hpp"
 #include "contrastive/losses/margin_loss.hpp"
 #include "contrastive/losses/multi_similarity_loss.hpp"
 #include "contrastive/losses/nca_loss.hpp"
 #include "contrastive/losses/npairs_loss.hpp"
+#include "contrastive/losses/normalized_softmax_loss.hpp"
 #include "contrastive/losses/ntxent_loss.hpp"
+#include "contrastive/losses/proxy_anchor_loss.hpp"
+#include "contrastive/losses/proxy_nca_loss.hpp"
 #include "contrastive/losses/similarity_regression_loss.hpp"
+#include "contrastive/losses/sphereface_loss.hpp"
+#include "contrastive/losses/subcenter_arcface_loss.hpp"
 #include "contrastive/losses/supcon_loss.hpp"
 #include "contrastive/losses/triplet_margin_loss.hpp"
 #include "contrastive/losses/tuplet_margin_loss.hpp"
@@ -70,6 +84,20 @@ torch::Tensor on_pairs(const char* function, const torch::Tensor& X, const Pairs
   TensorInputs inputs(function, {{"X", X}});
   return run_loss(
       std::move(inputs), [&](const auto& in, const auto&... t) { return loss(in[0], pairs, t...); }, tail...);
+}
+
+// A class-weight loss on (X, labels, W, tail...): `loss(x, y, w, library tail...)`
+// is the library call; W (c x D) is the last tensor input and receives grad[1].
+template <class LossCall, class... Tail>
+torch::Tensor class_weighted(const char* function, const torch::Tensor& X, const torch::Tensor& labels,
+                             const torch::Tensor& W, const LossCall& loss, const Tail&... tail) {
+  TensorInputs inputs(function, {{"X", X}});
+  const LabelVector y = integer_vector(function, "labels", labels);
+  inputs.add_parameter("W", W, 2);
+  if (W.dim() != 2) require_dims(function, "W", W, 2, "c x D, one row per class");
+  return run_function(
+      std::move(inputs), /*loss_parameter=*/true,
+      [&](const auto& in, const auto&... t) { return loss(in[0], y, in[1], t...); }, tail...);
 }
 
 template <class T>
@@ -354,6 +382,94 @@ torch::Tensor vicreg_loss(const torch::Tensor& Z, const torch::Tensor& Z2, const
   return detail::run_loss(
       std::move(inputs),
       [](const auto& in, const auto&... t) { return contrastive::vicreg_loss<Metric>(in[0], in[1], t...); }, tail...);
+}
+
+// ---- class-weight losses (losses/arcface_loss.hpp, ..., docs/class_losses.md) ----
+// Each: loss(X, labels, W, [options]); W c x D (PML's D x c W as W.t()), labels in [0, c).
+
+// arcface_loss(X, labels, W, [ArcFaceOptions])
+template <class... Tail>
+torch::Tensor arcface_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                           const Tail&... tail) {
+  return detail::class_weighted(
+      "arcface_loss", X, labels, W, [](const auto&... a) { return contrastive::arcface_loss(a...); }, tail...);
+}
+// cosface_loss(X, labels, W, [CosFaceOptions])
+template <class... Tail>
+torch::Tensor cosface_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                           const Tail&... tail) {
+  return detail::class_weighted(
+      "cosface_loss", X, labels, W, [](const auto&... a) { return contrastive::cosface_loss(a...); }, tail...);
+}
+// sphereface_loss(X, labels, W, [SphereFaceOptions])
+template <class... Tail>
+torch::Tensor sphereface_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                              const Tail&... tail) {
+  return detail::class_weighted(
+      "sphereface_loss", X, labels, W, [](const auto&... a) { return contrastive::sphereface_loss(a...); }, tail...);
+}
+// subcenter_arcface_loss(X, labels, W, [SubCenterArcFaceOptions]): W is (c K) x D, class c's
+// sub-centres at rows cK .. cK + K - 1.
+template <class... Tail>
+torch::Tensor subcenter_arcface_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                                     const Tail&... tail) {
+  return detail::class_weighted(
+      "subcenter_arcface_loss", X, labels, W,
+      [](const auto&... a) { return contrastive::subcenter_arcface_loss(a...); }, tail...);
+}
+// normalized_softmax_loss(X, labels, W, [NormalizedSoftmaxOptions])
+template <class... Tail>
+torch::Tensor normalized_softmax_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                                      const Tail&... tail) {
+  return detail::class_weighted(
+      "normalized_softmax_loss", X, labels, W,
+      [](const auto&... a) { return contrastive::normalized_softmax_loss(a...); }, tail...);
+}
+// proxy_nca_loss(X, labels, W, [ProxyNCAOptions]): W = PML's proxies (c x D) as they are.
+template <class... Tail>
+torch::Tensor proxy_nca_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                             const Tail&... tail) {
+  return detail::class_weighted(
+      "proxy_nca_loss", X, labels, W, [](const auto&... a) { return contrastive::proxy_nca_loss(a...); }, tail...);
+}
+// proxy_anchor_loss(X, labels, W, [ProxyAnchorOptions]): W = PML's proxies (c x D) as they are.
+template <class... Tail>
+torch::Tensor proxy_anchor_loss(const torch::Tensor& X, const torch::Tensor& labels, const torch::Tensor& W,
+                                const Tail&... tail) {
+  return detail::class_weighted(
+      "proxy_anchor_loss", X, labels, W, [](const auto&... a) { return contrastive::proxy_anchor_loss(a...); },
+      tail...);
+}
+
+// subcenter_arcface_outliers(X, labels, W, [options], [threshold]): the library's
+// SubCenterOutliers as tensors, outside autograd: outliers and dominant int64,
+// dominant_cosine in X's dtype (W is read in X's dtype).
+struct SubCenterOutlierTensors {
+  torch::Tensor outliers;         // 1-D int64: rows, class by class
+  torch::Tensor dominant;         // 1-D int64, one per class: its dominant sub-centre in [0, K), -1 without samples
+  torch::Tensor dominant_cosine;  // 1-D, one per row
+};
+
+inline SubCenterOutlierTensors subcenter_arcface_outliers(const torch::Tensor& X, const torch::Tensor& labels,
+                                                          const torch::Tensor& W,
+                                                          const SubCenterArcFaceOptions& options = {},
+                                                          double threshold = 75) {
+  const char* fn = "subcenter_arcface_outliers";
+  detail::TensorInputs inputs(fn, {{"X", X}});
+  const LabelVector y = detail::integer_vector(fn, "labels", labels);
+  inputs.add_parameter("W", W, 2);
+  if (W.dim() != 2) detail::require_dims(fn, "W", W, 2, "c x D, one row per class");
+  return detail::with_scalar(X, [&](auto scalar) {
+    using Scalar = decltype(scalar);
+    const detail::MatrixViews<Scalar> views(inputs.tensors());
+    SubCenterOutliers<Scalar> r = contrastive::subcenter_arcface_outliers(views[0], y, views[1], options, threshold);
+    RowMatrix<Scalar> cosine = r.dominant_cosine.transpose();
+    SubCenterOutlierTensors out;
+    out.outliers = detail::index_tensor(r.outliers);
+    out.dominant = detail::index_tensor(r.dominant);
+    out.dominant_cosine = detail::to_tensor<Scalar>(std::move(cosine)).view({-1});
+    return out;
+  });
 }
 
 }  // namespace libtorch

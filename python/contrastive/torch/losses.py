@@ -7,6 +7,7 @@ each loss's PML default; `reducer`, `embedding_regularizer`, `ref_emb` and
 VICRegLoss's `ref_emb`, its second view, as in PML).
 """
 import functools
+import math
 
 import torch
 
@@ -371,6 +372,185 @@ class VICRegLoss(torch.nn.Module):
         return run(lambda g: _lib.vicreg_loss(x, r, *args, g), embeddings, ref_emb)
 
 
+class _ClassWeightLoss(torch.nn.Module):
+    """PML's class-weight losses: the module owns its weight parameter under PML's name and shape
+    (`W`, D x c, for the softmax family; `proxies`, c x D, for the proxy losses), initialised by
+    weight_init_func (PML's default when None); forward(embeddings, labels) returns the loss with
+    gradients to the embeddings and to the weight. The library takes W as c x D (docs/class_losses.md)."""
+
+    default_distance = _distances.CosineSimilarity
+    weight_name = "W"  # D x c; "proxies": c x D
+
+    def __init__(self, num_classes, embedding_size, distance=None, reducer=None, embedding_regularizer=None,
+                 weight_regularizer=None, weight_reg_weight=1, weight_init_func=None, _rows_per_class=1, **kwargs):
+        super().__init__()
+        name = type(self).__name__
+        _reject(name, reducer=reducer, embedding_regularizer=embedding_regularizer,
+                weight_regularizer=weight_regularizer)
+        for key in kwargs:
+            raise ValueError(f"{name}: argument '{key}' is not supported by contrastive.torch")
+        default = self.default_distance()
+        if distance is not None and _distances.metric_name(distance, name) != _distances.metric_name(default, name):
+            raise ValueError(f"{name}: argument 'distance' must be PML's default {type(default).__name__}(); "
+                             f"got {type(distance).__name__}, which contrastive.torch does not support here")
+        self.distance = default if distance is None else distance
+        self.num_classes = num_classes
+        self.weight_reg_weight = weight_reg_weight
+        self.weight_init_func = self.default_weight_init_func() if weight_init_func is None else weight_init_func
+        rows = num_classes * _rows_per_class
+        shape = (embedding_size, rows) if self.weight_name == "W" else (rows, embedding_size)
+        weight = torch.nn.Parameter(torch.Tensor(*shape))
+        self.weight_init_func(weight)
+        setattr(self, self.weight_name, weight)
+
+    @staticmethod
+    def default_weight_init_func():
+        return torch.nn.init.normal_
+
+    def forward(self, embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_labels=None):
+        name = type(self).__name__
+        _reject(name, indices_tuple=indices_tuple, ref_emb=ref_emb, ref_labels=ref_labels)
+        if labels is None:
+            raise ValueError(f"{name}: argument 'labels' is required")
+        x = embeddings_array(name, embeddings)
+        y = integer_array(name, "labels", labels)
+        weight = getattr(self, self.weight_name)
+        size = weight.shape[0] if self.weight_name == "W" else weight.shape[1]
+        if x.shape[1] != size:
+            raise ValueError(f"{name}: argument 'embeddings' has {x.shape[1]} columns but {self.weight_name} is "
+                             f"{tuple(weight.shape)}: embedding_size {size}")
+        w = self._library_weight()
+        transposed = self.weight_name == "W"
+
+        def call(need_grad):
+            value, gx, gw = self._call(x, y, w, need_grad)
+            return value, gx, None if gw is None else (gw.T if transposed else gw)
+        return run(call, embeddings, weight)
+
+    def _library_weight(self):
+        """The weight as the library takes it: c x D (PML's D x c W transposed), a numpy view."""
+        weight = getattr(self, self.weight_name).detach().cpu()
+        return (weight.t() if self.weight_name == "W" else weight).numpy()
+
+
+class ArcFaceLoss(_ClassWeightLoss):
+    """PML ArcFaceLoss (margin in degrees; self.margin holds radians, as PML's), MeanReducer."""
+
+    def __init__(self, num_classes, embedding_size, margin=28.6, scale=64, **kwargs):
+        super().__init__(num_classes, embedding_size, **kwargs)
+        self.margin_degrees = float(margin)
+        self.margin = math.radians(margin)
+        self.scale = scale
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.arcface_loss(x, y, w, self.margin_degrees, self.scale, need_grad)
+
+
+class CosFaceLoss(_ClassWeightLoss):
+    """PML CosFaceLoss (additive cosine margin), MeanReducer."""
+
+    def __init__(self, num_classes, embedding_size, margin=0.35, scale=64, **kwargs):
+        super().__init__(num_classes, embedding_size, **kwargs)
+        self.margin, self.scale = margin, scale
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.cosface_loss(x, y, w, self.margin, self.scale, need_grad)
+
+
+class SphereFaceLoss(_ClassWeightLoss):
+    """PML SphereFaceLoss (integer multiplicative margin, int(margin) as PML), MeanReducer."""
+
+    def __init__(self, num_classes, embedding_size, margin=4, scale=1, **kwargs):
+        super().__init__(num_classes, embedding_size, **kwargs)
+        self.margin, self.scale = int(margin), scale
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.sphereface_loss(x, y, w, self.margin, self.scale, need_grad)
+
+
+class SubCenterArcFaceLoss(_ClassWeightLoss):
+    """PML SubCenterArcFaceLoss: W is D x (num_classes * sub_centers), class c's sub-centres in
+    columns cK .. cK + K - 1; get_outliers as PML's."""
+
+    def __init__(self, num_classes, embedding_size, margin=28.6, scale=64, sub_centers=3, **kwargs):
+        if not (isinstance(sub_centers, int) and sub_centers >= 1):
+            raise ValueError(f"SubCenterArcFaceLoss: argument 'sub_centers' ({sub_centers}) must be an integer >= 1")
+        super().__init__(num_classes, embedding_size, _rows_per_class=sub_centers, **kwargs)
+        self.sub_centers = sub_centers
+        self.margin_degrees = float(margin)
+        self.margin = math.radians(margin)
+        self.scale = scale
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.subcenter_arcface_loss(x, y, w, self.margin_degrees, self.scale, self.sub_centers, need_grad)
+
+    def get_outliers(self, embeddings, labels, threshold=75, return_dominant_centers=True):
+        """PML's (outliers, dominant_centers): outliers the int64 rows, class by class, whose cosine to
+        their class's dominant sub-centre is below cos(threshold degrees); dominant_centers D x c, column
+        c the dominant sub-centre of class c (zeros for a class without samples, which PML leaves
+        uninitialised), in the embeddings' dtype. PML returns the pair whatever return_dominant_centers."""
+        name = "SubCenterArcFaceLoss.get_outliers"
+        x = embeddings_array(name, embeddings)
+        y = integer_array(name, "labels", labels)
+        outliers, dominant, _ = _lib.subcenter_arcface_outliers(
+            x, y, self._library_weight(), self.margin_degrees, self.scale, self.sub_centers, float(threshold))
+        with torch.no_grad():
+            W = self.W.detach().to(device=embeddings.device, dtype=embeddings.dtype)
+            centers = torch.zeros(W.shape[0], self.num_classes, dtype=embeddings.dtype, device=embeddings.device)
+            for c, s in enumerate(dominant.tolist()):
+                if s >= 0:
+                    centers[:, c] = W[:, c * self.sub_centers + s]
+        return torch.from_numpy(outliers).to(embeddings.device), centers
+
+
+class NormalizedSoftmaxLoss(_ClassWeightLoss):
+    """PML NormalizedSoftmaxLoss (default distance DotProductSimilarity(), unit rows and columns), MeanReducer."""
+
+    default_distance = _distances.DotProductSimilarity
+
+    def __init__(self, num_classes, embedding_size, temperature=0.05, **kwargs):
+        super().__init__(num_classes, embedding_size, **kwargs)
+        self.temperature = temperature
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.normalized_softmax_loss(x, y, w, self.temperature, need_grad)
+
+
+class ProxyNCALoss(_ClassWeightLoss):
+    """PML ProxyNCALoss (default distance LpDistance(power=2), normalised): self.proxies is c x D."""
+
+    default_distance = functools.partial(_distances.LpDistance, power=2)
+    weight_name = "proxies"
+
+    def __init__(self, num_classes, embedding_size, softmax_scale=1, **kwargs):
+        super().__init__(num_classes, embedding_size, **kwargs)
+        self.softmax_scale = softmax_scale
+        self.proxy_labels = torch.arange(num_classes)
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.proxy_nca_loss(x, y, w, self.softmax_scale, need_grad)
+
+
+class ProxyAnchorLoss(_ClassWeightLoss):
+    """PML ProxyAnchorLoss (DivisorReducer): self.proxies is c x D, initialised by
+    kaiming_normal_(mode="fan_out") as PML's."""
+
+    weight_name = "proxies"
+
+    def __init__(self, num_classes, embedding_size, margin=0.1, alpha=32, **kwargs):
+        super().__init__(num_classes, embedding_size, **kwargs)
+        self.margin, self.alpha = margin, alpha
+
+    @staticmethod
+    def default_weight_init_func():
+        return functools.partial(torch.nn.init.kaiming_normal_, mode="fan_out")
+
+    def _call(self, x, y, w, need_grad):
+        return _lib.proxy_anchor_loss(x, y, w, self.margin, self.alpha, need_grad)
+
+
 __all__ = ["TripletMarginLoss", "ContrastiveLoss", "MarginLoss", "NTXentLoss", "SupConLoss",
            "MultiSimilarityLoss", "CircleLoss", "LiftedStructureLoss", "GeneralizedLiftedStructureLoss",
-           "NCALoss", "NPairsLoss", "TupletMarginLoss", "AngularLoss", "VICRegLoss"]
+           "NCALoss", "NPairsLoss", "TupletMarginLoss", "AngularLoss", "VICRegLoss", "ArcFaceLoss",
+           "CosFaceLoss", "SphereFaceLoss", "SubCenterArcFaceLoss", "NormalizedSoftmaxLoss", "ProxyNCALoss",
+           "ProxyAnchorLoss"]
