@@ -23,7 +23,8 @@ What it does:
 docs/benchmarks.md keeps, unchanged: the blocks between `<!-- BEGIN name ... -->`
 and `<!-- END name -->` that hold hand-written notes (notes-engine,
 notes-threads, notes-large), the sections of a step that was not run this time
-(two-threads, large-batch, torch), and the "## Earlier measurements" section
+(two-threads, large-batch, torch), the PML comparison (pml-losses, written by
+hand from bench/compare_pml.py), and the "## Earlier measurements" section
 and everything after it. They are read from --previous (default: the
 repository's docs/benchmarks.md), so a trial run can write elsewhere:
   python3 bench/run_benchmarks.py --repetitions 1 --min-time 0.01 \\
@@ -610,6 +611,10 @@ def main():
         kept = find_block(previous, "torch")
         if kept:
             L += [kept, ""]
+
+    kept = find_block(previous, "pml-losses")  # bench/compare_pml.py, run by hand (PML is not a dependency)
+    if kept:
+        L += [kept, ""]
 
     i = previous.find("\n" + EARLIER)
     if i >= 0:
