@@ -3,9 +3,11 @@
 
 #include "contrastive/core/call_forms.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/reference_set.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/engine/pairwise_loss.hpp"
+#include "contrastive/engine/reference_tiles.hpp"
 #include "contrastive/engine/panels.hpp"
 #include "contrastive/engine/rowwise.hpp"
 #include "contrastive/engine/tiles.hpp"

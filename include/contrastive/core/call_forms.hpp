@@ -21,6 +21,7 @@
 
 #include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/reference_set.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/metrics/metric_traits.hpp"
@@ -46,6 +47,13 @@ struct CallSpec {
   // gradients follow the metric's, and the names their outputs go by.
   std::vector<std::pair<Index, Index>> parameter_shapes = {};
   std::vector<const char*> parameter_names = {};
+  // When set, the caller-owned-output form stores here how many gradient
+  // blocks the caller asked for before it evaluates (a reference-set loss
+  // skips dL/dR when only dL/dX is asked for).
+  std::size_t* requested_blocks = nullptr;
+  // Fewest gradient outputs accepted (0: one per embedding argument): a
+  // reference-set loss takes dL/dX alone.
+  std::size_t fewest_outputs = 0;
 };
 
 // A loss whose full result carries more than LossResult (MarginLossResult's
@@ -115,9 +123,11 @@ class CallForms {
     const std::size_t metric_blocks = static_cast<std::size_t>(metric.parameter_blocks());
     const std::size_t loss_blocks = spec_.parameter_shapes.size();
     const std::size_t given = sizeof...(Outputs);
-    if (given != embeddings && given != embeddings + metric_blocks &&
+    const bool prefix = spec_.fewest_outputs > 0 && given >= spec_.fewest_outputs && given < embeddings;
+    if (!prefix && given != embeddings && given != embeddings + metric_blocks &&
         given != embeddings + metric_blocks + loss_blocks) {
       std::string expected = std::to_string(embeddings) + " (one per embedding argument)";
+      if (spec_.fewest_outputs > 0) expected += " or " + std::to_string(spec_.fewest_outputs) + " (dL/dX alone)";
       if (metric_blocks > 0) {
         expected += " or " + std::to_string(embeddings + metric_blocks) + " (also the metric's parameters)";
       }
@@ -129,6 +139,7 @@ class CallForms {
     std::size_t k = 0;
     ((check_output(outputs, k, metric), ++k), ...);
     Gradients<Scalar> grads;
+    if (spec_.requested_blocks) *spec_.requested_blocks = given;
     const Scalar value = eval_(metric, options, &grads, nullptr);
     // Embeddings, then the metric's parameters, then the loss's: fewer outputs take a prefix.
     k = 0;
@@ -196,12 +207,67 @@ auto labelled_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const E
   return call_forms<DefaultMetric, Scalar, Options>(CallSpec{Loss::name, {{x.rows(), x.cols()}}}, eval, tail...);
 }
 
+// A loss that also runs against a reference set writes its eval once, on a
+// PairSource (core/reference_set.hpp), and says so:
+//   static constexpr bool pair_source = true;
+//   template <class Scalar, class Metric>
+//   static Scalar eval(const Metric&, const PairSource<Scalar>&, const Options&, Gradients<Scalar>*, Vector<Scalar>*);
+template <class Loss, class = void>
+struct takes_pair_source : std::false_type {};
+template <class Loss>
+struct takes_pair_source<Loss, std::void_t<decltype(Loss::pair_source)>>
+    : std::integral_constant<bool, Loss::pair_source> {};
+
 template <class Loss, class DefaultMetric, class DX, class... Tail>
 auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   const auto eval_on = [](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
-                          Gradients<Scalar>* g, Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, x, y, o, g, t); };
+                          Gradients<Scalar>* g, Vector<Scalar>* t) {
+    if constexpr (takes_pair_source<Loss>::value) {
+      return Loss::template eval<Scalar>(metric, PairSource<Scalar>{x, y}, o, g, t);
+    } else {
+      return Loss::template eval<Scalar>(metric, x, y, o, g, t);
+    }
+  };
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
+}
+
+// The public function of a loss on (X, labels, reference_set(R, ref_labels[, self_offset]), tail...):
+// anchors from X, positives and negatives from R. Gradients: dL/dX, dL/dR, then
+// the metric's parameters (summed over both sides).
+template <class Loss, class DefaultMetric, class DX, class DR, class... Tail>
+auto reference_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                    const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  using Options = typename Loss::Options;
+  static_assert(takes_pair_source<Loss>::value, "contrastive: this loss has no reference-set form");
+  static_assert(std::is_same<typename DR::Scalar, Scalar>::value,
+                "contrastive: the reference set must have the embeddings' Scalar type");
+  check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const ConstRowRef<Scalar> r(reference.rows().derived());
+  const LabelVector y = to_labels(Loss::name, "labels", labels, x.rows());
+  const LabelVector ry = to_labels(Loss::name, "ref_labels", reference.labels(), r.rows(), "the reference set R");
+  if (r.cols() != x.cols() && r.rows() > 0 && x.rows() > 0) {
+    fail(Loss::name, "argument 'R' has " + std::to_string(r.cols()) + " columns, X has " +
+                         std::to_string(x.cols()) + "; both need one column per embedding dimension");
+  }
+  const Index offset = reference.self_offset();
+  if (offset == -2 || (offset >= 0 && offset + x.rows() > r.rows())) {
+    fail(Loss::name, "argument 'self_offset' = " + std::to_string(offset) +
+                         " must place the " + std::to_string(x.rows()) + " queries inside the " +
+                         std::to_string(r.rows()) + " rows of R (0 <= self_offset <= " +
+                         std::to_string(r.rows() - x.rows()) + ")");
+  }
+  std::size_t requested = 0;  // 0: all blocks
+  const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset, requested != 1};
+    return Loss::template eval<Scalar>(metric, source, options, grads, terms);
+  };
+  CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};
+  spec.requested_blocks = &requested;
+  spec.fewest_outputs = 1;
+  return call_forms<DefaultMetric, Scalar, Options>(spec, eval, tail...);
 }
 
 template <class Loss, class DefaultMetric, class DX, class Extra, class... Tail>

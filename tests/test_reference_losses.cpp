@@ -1,0 +1,208 @@
+// Losses against a reference set (anchors from X, positives and negatives from
+// R): brute-force loops, finite differences of dL/dX and dL/dR, R = X equal to
+// the batch loss, tiled against whole under small workspaces, bad input.
+#include "support/cases.hpp"
+#include "support/catch.hpp"
+#include "support/fixtures.hpp"
+
+#include <contrastive/contrastive.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace contrastive;
+using namespace contrastive_test;
+
+namespace test_reference_losses {
+
+namespace {
+
+struct BruteHard {
+  double value = 0;
+  double closest_kink = 1e300;
+};
+
+// Batch-hard from the definition: anchors X, candidates R, the pair (i, i + offset) skipped.
+template <class S>
+BruteHard brute_hard(Ref metric, const RowMatrix<S>& X, const Eigen::VectorXi& y, const RowMatrix<S>& R,
+                     const Eigen::VectorXi& ry, Index offset, const TripletOptions& o) {
+  BruteHard b;
+  double sum = 0;
+  Index count = 0, positive = 0;
+  for (Index a = 0; a < X.rows(); ++a) {
+    std::vector<double> pos, neg;
+    for (Index j = 0; j < R.rows(); ++j) {
+      if (offset >= 0 && j == a + offset) continue;
+      const double d = reference_distance(metric, X.row(a), R.row(j));
+      (ry(j) == y(a) ? pos : neg).push_back(d);
+    }
+    if (pos.empty() || neg.empty()) continue;
+    std::sort(pos.begin(), pos.end());
+    std::sort(neg.begin(), neg.end());
+    if (pos.size() > 1) b.closest_kink = std::min(b.closest_kink, pos[pos.size() - 1] - pos[pos.size() - 2]);
+    if (neg.size() > 1) b.closest_kink = std::min(b.closest_kink, neg[1] - neg[0]);
+    const double x = pos.back() - neg.front() + o.margin;
+    if (!o.soft) b.closest_kink = std::min(b.closest_kink, std::abs(x));
+    const double term = o.soft ? std::log1p(std::exp(x)) : std::max(0.0, x);
+    sum += term;
+    ++count;
+    if (term > 0) ++positive;
+  }
+  switch (o.reduction.kind()) {
+    case Reduction::Sum: b.value = sum; break;
+    case Reduction::Mean: b.value = count ? sum / double(count) : 0; break;
+    case Reduction::MeanNonZero: b.value = positive ? sum / double(positive) : 0; break;
+  }
+  return b;
+}
+
+template <class S>
+double max_abs_diff(const RowMatrix<S>& a, const RowMatrix<S>& b) {
+  REQUIRE(a.rows() == b.rows());
+  REQUIRE(a.cols() == b.cols());
+  return a.size() == 0 ? 0.0 : double((a - b).cwiseAbs().maxCoeff());
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("batch_hard_triplet_loss against a reference set matches a brute-force loop",
+                   "[reference][batch_hard]", CONTRASTIVE_ALL_METRIC_CASES) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  const RowMatrix<S> X = random_embeddings<S>(9, 5, 101);
+  const RowMatrix<S> R = random_embeddings<S>(23, 5, 102);
+  const Eigen::VectorXi y = random_labels(9, 3, 103), ry = random_labels(23, 3, 104);
+  for (double margin : {0.0, 0.5}) {
+    for (Reduction red : {Reduction::Mean, Reduction::Sum, Reduction::MeanNonZero}) {
+      TripletOptions o;
+      o.margin = margin;
+      o.reduction = red;
+      for (Index offset : {Index(-1), Index(0), Index(5), Index(14)}) {
+        INFO("margin " << margin << " reduction " << int(red) << " offset " << offset);
+        const BruteHard b = brute_hard(ref_of<M>(), X, y, R, ry, offset, o);
+        const LossResult<S> r = offset < 0 ? batch_hard_triplet_loss<M>(X, y, reference_set(R, ry), o)
+                                           : batch_hard_triplet_loss<M>(X, y, reference_set(R, ry, offset), o);
+        const double tol = 10 * value_tolerance<S>();
+        CHECK(double(r.value) == Approx(b.value).epsilon(tol).margin(tol));
+        REQUIRE(r.grad.size() == 2);
+        CHECK(r.grad[0].rows() == 9);
+        CHECK(r.grad[1].rows() == 23);
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("batch_hard_triplet_loss: dL/dX and dL/dR match finite differences", "[reference][batch_hard][gradient]",
+                   (Case<double, Euclidean>), (Case<double, SquaredEuclidean>), (Case<double, Cosine>),
+                   (Case<double, DotProduct>)) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  const Eigen::VectorXi y = random_labels(6, 2, 201), ry = random_labels(10, 2, 202);
+  TripletOptions o;
+  o.margin = 0.5;
+  o.reduction = Reduction::Sum;
+  for (Index offset : {Index(-1), Index(3)}) {
+    bool found = false;
+    for (unsigned seed = 300; seed < 900 && !found; ++seed) {
+      const RowMatrix<S> X = random_embeddings<S>(6, 3, seed), R = random_embeddings<S>(10, 3, seed + 5000);
+      if (!std::is_same<M, DotProduct>::value) {
+        const BruteHard b = brute_hard(ref_of<M>(), X, y, R, ry, offset, o);
+        if (b.closest_kink < 1e-3 || b.value == 0) continue;
+      }
+      found = true;
+      auto ref = [&](const RowMatrix<S>& r) { return offset < 0 ? reference_set(r, ry) : reference_set(r, ry, offset); };
+      const LossResult<S> res = batch_hard_triplet_loss<M>(X, y, ref(R), o);
+      auto fx = [&](const RowMatrix<S>& x) { return batch_hard_triplet_loss<M>(x, y, ref(R), o, value_only); };
+      auto fr = [&](const RowMatrix<S>& r) { return batch_hard_triplet_loss<M>(X, y, ref(r), o, value_only); };
+      const auto rx = testing::check_gradient(fx, X, res.grad[0]);
+      const auto rr = testing::check_gradient(fr, R, res.grad[1]);
+      INFO("offset " << offset << " seed " << seed << ": dX " << rx.summary() << "; dR " << rr.summary());
+      CHECK(rx.passed);
+      CHECK(rr.passed);
+      CHECK(res.grad[1].cwiseAbs().maxCoeff() > 0);
+    }
+    REQUIRE(found);
+  }
+}
+
+TEMPLATE_TEST_CASE("batch_hard_triplet_loss with R = X and self_offset 0 is the batch loss",
+                   "[reference][batch_hard]", CONTRASTIVE_ALL_METRIC_CASES) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  const RowMatrix<S> X = random_embeddings<S>(37, 6, 401);
+  const Eigen::VectorXi y = random_labels(37, 4, 402);
+  TripletOptions o;
+  o.margin = 0.3;
+  const LossResult<S> batch = batch_hard_triplet_loss<M>(X, y, o);
+  const LossResult<S> ref = batch_hard_triplet_loss<M>(X, y, reference_set(X, y, 0), o);
+  const double tol = 10 * value_tolerance<S>();
+  CHECK(double(ref.value) == Approx(double(batch.value)).epsilon(tol).margin(tol));
+  // X plays both roles in the batch loss: its gradient is the sum of the two.
+  const RowMatrix<S> both = ref.grad[0] + ref.grad[1];
+  CHECK(max_abs_diff<S>(both, batch.grad[0]) <= 10 * tol);
+  CHECK(max_abs_diff<S>(ref.terms, batch.terms) <= tol);
+}
+
+TEMPLATE_TEST_CASE("batch_hard_triplet_loss on reference tiles agrees with one tile", "[reference][batch_hard][tiles]",
+                   (Case<double, Euclidean>), (Case<float, Cosine>), (Case<double, DotProduct>)) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  // 16-row tiles: 40 queries and 150 references cross tile edges, self pairs at offset 7 too.
+  const RowMatrix<S> X = random_embeddings<S>(40, 5, 501);
+  RowMatrix<S> R = random_embeddings<S>(150, 5, 502);
+  R.middleRows(7, 40) = X;
+  const Eigen::VectorXi y = random_labels(40, 5, 503);
+  Eigen::VectorXi ry = random_labels(150, 5, 504);
+  ry.segment(7, 40) = y;
+  TripletOptions whole, tiny;
+  tiny.workspace_bytes = 8192;
+  for (Index offset : {Index(-1), Index(7)}) {
+    auto ref = [&] { return offset < 0 ? reference_set(R, ry) : reference_set(R, ry, offset); };
+    const LossResult<S> a = batch_hard_triplet_loss<M>(X, y, ref(), whole);
+    const LossResult<S> b = batch_hard_triplet_loss<M>(X, y, ref(), tiny);
+    CHECK(a.value == b.value);
+    CHECK(max_abs_diff<S>(a.grad[0], b.grad[0]) <= 10 * value_tolerance<S>());
+    CHECK(max_abs_diff<S>(a.grad[1], b.grad[1]) <= 10 * value_tolerance<S>());
+    // One output: dL/dX alone, the same.
+    RowMatrix<S> dX(40, 5);
+    CHECK(batch_hard_triplet_loss<M>(X, y, ref(), tiny, dX) == b.value);
+    CHECK(dX == b.grad[0]);
+    RowMatrix<S> dX2(40, 5), dR(150, 5);
+    CHECK(batch_hard_triplet_loss<M>(X, y, ref(), tiny, dX2, dR) == b.value);
+    CHECK(dR == b.grad[1]);
+  }
+}
+
+TEST_CASE("reference-set losses reject bad input, naming the argument", "[reference][validation]") {
+  const RowMatrix<double> X = random_embeddings<double>(5, 3, 601), R = random_embeddings<double>(8, 3, 602);
+  const RowMatrix<double> R4 = random_embeddings<double>(8, 4, 603);
+  const Eigen::VectorXi y = random_labels(5, 2, 604), ry = random_labels(8, 2, 605), ry7 = random_labels(7, 2, 606);
+  auto message = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  const std::string labels_msg = message([&] { batch_hard_triplet_loss(X, y, reference_set(R, ry7)); });
+  CHECK(labels_msg.find("contrastive::batch_hard_triplet_loss") != std::string::npos);
+  CHECK(labels_msg.find("ref_labels") != std::string::npos);
+  const std::string d_msg = message([&] { batch_hard_triplet_loss(X, y, reference_set(R4, ry)); });
+  CHECK(d_msg.find("'R'") != std::string::npos);
+  CHECK(message([&] { batch_hard_triplet_loss(X, y, reference_set(R, ry, 4)); }).find("self_offset") != std::string::npos);
+  CHECK(message([&] { batch_hard_triplet_loss(X, y, reference_set(R, ry, -3)); }).find("self_offset") != std::string::npos);
+  RowMatrix<double> Rnan = R;
+  Rnan(2, 1) = std::nan("");
+  CHECK(message([&] { batch_hard_triplet_loss(X, y, reference_set(Rnan, ry)); }).find("'R'") != std::string::npos);
+  // An empty reference set: loss 0, zero gradient.
+  const RowMatrix<double> none(0, 3);
+  const LossResult<double> r = batch_hard_triplet_loss(X, y, reference_set(none, Eigen::VectorXi(0)));
+  CHECK(r.value == 0);
+  CHECK(r.grad[0].cwiseAbs().maxCoeff() == 0);
+}
+
+}  // namespace test_reference_losses
