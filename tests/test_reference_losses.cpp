@@ -66,6 +66,144 @@ double max_abs_diff(const RowMatrix<S>& a, const RowMatrix<S>& b) {
   return a.size() == 0 ? 0.0 : double((a - b).cwiseAbs().maxCoeff());
 }
 
+// Each query's candidates in R (the self pair skipped): distance and same-label flag.
+struct Candidate {
+  double d;
+  bool same;
+};
+template <class S>
+std::vector<std::vector<Candidate>> candidates(Ref metric, const RowMatrix<S>& X, const Eigen::VectorXi& y,
+                                               const RowMatrix<S>& R, const Eigen::VectorXi& ry, Index offset) {
+  std::vector<std::vector<Candidate>> out(static_cast<std::size_t>(X.rows()));
+  for (Index a = 0; a < X.rows(); ++a)
+    for (Index j = 0; j < R.rows(); ++j)
+      if (!(offset >= 0 && j == a + offset))
+        out[std::size_t(a)].push_back({reference_distance(metric, X.row(a), R.row(j)), ry(j) == y(a)});
+  return out;
+}
+
+double log_sum_exp(const std::vector<double>& v) {
+  if (v.empty()) return 0;
+  const double m = *std::max_element(v.begin(), v.end());
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+// Sum over the queries of each loss's anchor term, straight from its formula on distances.
+double brute_multi_similarity(const std::vector<std::vector<Candidate>>& c, const MultiSimilarityOptions& o,
+                              double lambda) {
+  double sum = 0;
+  for (const auto& row : c) {
+    double p = 0, n = 0;
+    for (const Candidate& k : row) {
+      if (k.same) p += std::exp(o.alpha * (k.d - lambda));
+      else n += std::exp(o.beta * (lambda - k.d));
+    }
+    sum += std::log1p(p) / o.alpha + std::log1p(n) / o.beta;
+  }
+  return sum;
+}
+
+double brute_supcon(const std::vector<std::vector<Candidate>>& c, double t) {
+  double sum = 0;
+  bool any_neg = false;
+  for (const auto& row : c)
+    for (const Candidate& k : row) any_neg |= !k.same;
+  if (!any_neg) return 0;
+  for (const auto& row : c) {
+    std::vector<double> all;
+    double pd = 0;
+    int p = 0;
+    for (const Candidate& k : row) {
+      all.push_back(-k.d / t);
+      if (k.same) pd += k.d, ++p;
+    }
+    if (p == 0) continue;
+    sum += log_sum_exp(all) + pd / p / t;
+  }
+  return sum;
+}
+
+double brute_generalized_lifted(const std::vector<std::vector<Candidate>>& c, double lp, double ln) {
+  double sum = 0;
+  for (const auto& row : c) {
+    std::vector<double> p, n;
+    for (const Candidate& k : row) (k.same ? p : n).push_back(k.same ? k.d - lp : ln - k.d);
+    sum += std::max(0.0, log_sum_exp(p) + log_sum_exp(n));
+  }
+  return sum;
+}
+
+// The checks every dense reference-set loss passes: `ref(X, y, reference, workspace)` and
+// `batch(X, y)` are the loss's two forms (default options otherwise), `brute` its Sum
+// over the queries from the candidates, `sum_ref` the same loss with Reduction::Sum.
+template <class S, class RefCall, class BatchCall, class SumCall, class Brute>
+void check_dense_reference_loss(Ref metric, const RefCall& ref, const BatchCall& batch, const SumCall& sum_ref,
+                                const Brute& brute) {
+  // Brute force, with and without self pairs.
+  {
+    const RowMatrix<S> X = random_embeddings<S>(9, 5, 701), R = random_embeddings<S>(23, 5, 702);
+    const Eigen::VectorXi y = random_labels(9, 3, 703), ry = random_labels(23, 3, 704);
+    for (Index offset : {Index(-1), Index(6)}) {
+      INFO("brute force, offset " << offset);
+      const double expected = brute(candidates(metric, X, y, R, ry, offset));
+      const auto r = offset < 0 ? sum_ref(X, y, reference_set(R, ry)) : sum_ref(X, y, reference_set(R, ry, offset));
+      const double tol = 20 * value_tolerance<S>();
+      CHECK(double(r.value) == Approx(expected).epsilon(tol).margin(tol));
+    }
+  }
+  // R = X with self_offset 0 is the batch loss; dL/dX of the batch is dL/dX + dL/dR.
+  {
+    const RowMatrix<S> X = random_embeddings<S>(37, 6, 711);
+    const Eigen::VectorXi y = random_labels(37, 4, 712);
+    const auto b = batch(X, y);
+    const auto r = ref(X, y, reference_set(X, y, 0), default_workspace_bytes);
+    const double tol = 20 * value_tolerance<S>();
+    CHECK(double(r.value) == Approx(double(b.value)).epsilon(tol).margin(tol));
+    const RowMatrix<S> both = r.grad[0] + r.grad[1];
+    CHECK(max_abs_diff<S>(both, b.grad[0]) <= tol);
+  }
+  // Tiles of 16 (40 queries, 150 references, self pairs at offset 7) against one tile.
+  {
+    const RowMatrix<S> X = random_embeddings<S>(40, 5, 721);
+    RowMatrix<S> R = random_embeddings<S>(150, 5, 722);
+    R.middleRows(7, 40) = X;
+    const Eigen::VectorXi y = random_labels(40, 5, 723);
+    Eigen::VectorXi ry = random_labels(150, 5, 724);
+    ry.segment(7, 40) = y;
+    for (Index offset : {Index(-1), Index(7)}) {
+      INFO("tiles, offset " << offset);
+      const auto set = offset < 0 ? reference_set(R, ry) : reference_set(R, ry, offset);
+      const auto whole = ref(X, y, set, default_workspace_bytes);
+      const auto tiny = ref(X, y, set, std::size_t(8192));
+      const double tol = 20 * value_tolerance<S>();
+      CHECK(double(tiny.value) == Approx(double(whole.value)).epsilon(tol).margin(tol));
+      CHECK(max_abs_diff<S>(whole.grad[0], tiny.grad[0]) <= tol);
+      CHECK(max_abs_diff<S>(whole.grad[1], tiny.grad[1]) <= tol);
+    }
+  }
+}
+
+// dL/dX and dL/dR against finite differences, in double, small.
+template <class RefCall>
+void check_reference_gradients(const RefCall& ref, int classes = 2) {
+  const Eigen::VectorXi y = random_labels(6, classes, 801), ry = random_labels(10, classes, 802);
+  const RowMatrix<double> X = random_embeddings<double>(6, 3, 803), R = random_embeddings<double>(10, 3, 804);
+  for (Index offset : {Index(-1), Index(2)}) {
+    auto set = [&](const RowMatrix<double>& r) { return offset < 0 ? reference_set(r, ry) : reference_set(r, ry, offset); };
+    const auto res = ref(X, y, set(R));
+    auto fx = [&](const RowMatrix<double>& x) { return double(ref(x, y, set(R)).value); };
+    auto fr = [&](const RowMatrix<double>& r) { return double(ref(X, y, set(r)).value); };
+    const auto rx = testing::check_gradient(fx, X, res.grad[0]);
+    const auto rr = testing::check_gradient(fr, R, res.grad[1]);
+    INFO("offset " << offset << ": dX " << rx.summary() << "; dR " << rr.summary());
+    CHECK(rx.passed);
+    CHECK(rr.passed);
+    CHECK(res.grad[1].cwiseAbs().maxCoeff() > 0);
+  }
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("batch_hard_triplet_loss against a reference set matches a brute-force loop",
@@ -203,6 +341,75 @@ TEST_CASE("reference-set losses reject bad input, naming the argument", "[refere
   const LossResult<double> r = batch_hard_triplet_loss(X, y, reference_set(none, Eigen::VectorXi(0)));
   CHECK(r.value == 0);
   CHECK(r.grad[0].cwiseAbs().maxCoeff() == 0);
+}
+
+TEMPLATE_TEST_CASE("multi_similarity_loss against a reference set", "[reference][multi_similarity]", float, double) {
+  using S = TestType;
+  MultiSimilarityOptions o;
+  o.alpha = 2;
+  o.beta = 10;
+  o.base = 0.5;
+  auto ref = [&](const auto& X, const auto& y, const auto& set, std::size_t ws) {
+    MultiSimilarityOptions w = o;
+    w.workspace_bytes = ws;
+    return multi_similarity_loss(X, y, set, w);
+  };
+  auto sum = [&](const auto& X, const auto& y, const auto& set) {
+    MultiSimilarityOptions w = o;
+    w.reduction = Reduction::Sum;
+    return multi_similarity_loss(X, y, set, w);
+  };
+  auto batch = [&](const auto& X, const auto& y) { return multi_similarity_loss(X, y, o); };
+  auto brute = [&](const std::vector<std::vector<Candidate>>& c) { return brute_multi_similarity(c, o, 1 - o.base); };
+  check_dense_reference_loss<S>(Ref::Cosine, ref, batch, sum, brute);
+  if (std::is_same<S, double>::value) {
+    check_reference_gradients([&](const auto& X, const auto& y, const auto& set) { return multi_similarity_loss(X, y, set, o); });
+  }
+}
+
+TEMPLATE_TEST_CASE("supcon_loss against a reference set", "[reference][supcon]", float, double) {
+  using S = TestType;
+  const double t = 0.3;
+  auto ref = [&](const auto& X, const auto& y, const auto& set, std::size_t ws) {
+    SupConOptions w;
+    w.workspace_bytes = ws;
+    return supcon_loss(X, y, set, t, w);
+  };
+  auto sum = [&](const auto& X, const auto& y, const auto& set) {
+    SupConOptions w;
+    w.reduction = Reduction::Sum;
+    return supcon_loss(X, y, set, t, w);
+  };
+  auto batch = [&](const auto& X, const auto& y) { return supcon_loss(X, y, t); };
+  auto brute = [&](const std::vector<std::vector<Candidate>>& c) { return brute_supcon(c, t); };
+  check_dense_reference_loss<S>(Ref::Cosine, ref, batch, sum, brute);
+  if (std::is_same<S, double>::value) {
+    check_reference_gradients([&](const auto& X, const auto& y, const auto& set) { return supcon_loss(X, y, set, t); });
+  }
+}
+
+TEMPLATE_TEST_CASE("generalized_lifted_structure_loss against a reference set", "[reference][lifted]", float, double) {
+  using S = TestType;
+  LiftedStructureOptions o;
+  o.pos_margin = 0.5;
+  o.neg_margin = 1.5;
+  auto ref = [&](const auto& X, const auto& y, const auto& set, std::size_t ws) {
+    LiftedStructureOptions w = o;
+    w.workspace_bytes = ws;
+    return generalized_lifted_structure_loss(X, y, set, w);
+  };
+  auto sum = [&](const auto& X, const auto& y, const auto& set) {
+    LiftedStructureOptions w = o;
+    w.reduction = Reduction::Sum;
+    return generalized_lifted_structure_loss(X, y, set, w);
+  };
+  auto batch = [&](const auto& X, const auto& y) { return generalized_lifted_structure_loss(X, y, o); };
+  auto brute = [&](const std::vector<std::vector<Candidate>>& c) { return brute_generalized_lifted(c, 0.5, 1.5); };
+  check_dense_reference_loss<S>(Ref::Euclidean, ref, batch, sum, brute);
+  if (std::is_same<S, double>::value) {
+    check_reference_gradients(
+        [&](const auto& X, const auto& y, const auto& set) { return generalized_lifted_structure_loss(X, y, set, o); });
+  }
 }
 
 }  // namespace test_reference_losses

@@ -234,10 +234,10 @@ auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const T
 
 // The public function of a loss on (X, labels, reference_set(R, ref_labels[, self_offset]), tail...):
 // anchors from X, positives and negatives from R. Gradients: dL/dX, dL/dR, then
-// the metric's parameters (summed over both sides).
-template <class Loss, class DefaultMetric, class DX, class DR, class... Tail>
-auto reference_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
-                    const Tail&... tail) {
+// the metric's parameters (summed over both sides). eval_on(metric, PairSource, options, grads, terms).
+template <class Loss, class DefaultMetric, class DX, class DR, class Eval, class... Tail>
+auto reference_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                    const Eval& eval_on, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   using Options = typename Loss::Options;
   static_assert(takes_pair_source<Loss>::value, "contrastive: this loss has no reference-set form");
@@ -261,13 +261,32 @@ auto reference_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const 
   }
   std::size_t requested = 0;  // 0: all blocks
   const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset, requested != 1};
-    return Loss::template eval<Scalar>(metric, source, options, grads, terms);
+    const PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset, requested != 1};
+    return eval_on(metric, source, options, grads, terms);
   };
   CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};
   spec.requested_blocks = &requested;
   spec.fewest_outputs = 1;
   return call_forms<DefaultMetric, Scalar, Options>(spec, eval, tail...);
+}
+
+template <class Loss, class DefaultMetric, class DX, class DR, class... Tail>
+auto reference_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                    const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  const auto eval_on = [](const auto& metric, const PairSource<Scalar>& s, const auto& o, Gradients<Scalar>* g,
+                          Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, s, o, g, t); };
+  return reference_call<Loss, DefaultMetric>(X, labels, reference, eval_on, tail...);
+}
+
+// With one more input before the options (the InfoNCE temperature), as labelled_loss_with.
+template <class Loss, class DefaultMetric, class DX, class DR, class Extra, class... Tail>
+auto reference_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                         const Extra& extra, const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  const auto eval_on = [&extra](const auto& metric, const PairSource<Scalar>& s, const auto& o, Gradients<Scalar>* g,
+                                Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, s, extra, o, g, t); };
+  return reference_call<Loss, DefaultMetric>(X, labels, reference, eval_on, tail...);
 }
 
 template <class Loss, class DefaultMetric, class DX, class Extra, class... Tail>
@@ -276,7 +295,11 @@ auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, co
   using Scalar = typename DX::Scalar;
   const auto eval_on = [&extra](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
                                 Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return Loss::template eval<Scalar>(metric, x, y, extra, o, g, t);
+    if constexpr (takes_pair_source<Loss>::value) {
+      return Loss::template eval<Scalar>(metric, PairSource<Scalar>{x, y}, extra, o, g, t);
+    } else {
+      return Loss::template eval<Scalar>(metric, x, y, extra, o, g, t);
+    }
   };
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
 }

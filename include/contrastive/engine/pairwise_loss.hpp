@@ -54,8 +54,9 @@ Scalar run_pairwise_loss(const char* function, const Metric& metric, const PairS
                          std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads) {
   using L = std::decay_t<Loss>;
   if (!source.is_reference()) return run_pairwise_loss<Scalar>(function, metric, source.X, workspace_bytes, loss, grads);
-  static_assert(runs_reference_tiles<L>::value,
-                "contrastive: this loss's tiles do not run against a reference set (reference_tiles)");
+  if constexpr (!runs_reference_tiles<L>::value) {
+    fail(function, "this loss does not run against a reference set");
+  } else {
   const ConstRowRef<Scalar>& R = *source.R;
   return metric.template with_rows<Scalar>(source.X, [&](auto kind, const ConstRowRef<Scalar>& Zq) {
     return metric.template with_rows<Scalar>(R, [&](auto kind_r, const ConstRowRef<Scalar>& Zr) -> Scalar {
@@ -85,6 +86,7 @@ Scalar run_pairwise_loss(const char* function, const Metric& metric, const PairS
       }
     });
   });
+  }
 }
 
 }  // namespace detail

@@ -338,7 +338,8 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
     if constexpr (!single_pass) {
       for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
         const std::vector<NearPair>* tile_near = nullptr;
-        backward(tile_again(k, i0, rows, j0, cols, mine, tile_near), *tile_near, mine);
+        const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
+        backward(t, *tile_near, mine);
       });
     }
     if constexpr (Kind == MetricKind::Cosine) {

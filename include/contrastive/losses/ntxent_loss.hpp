@@ -84,7 +84,8 @@ class NTXentTiles {
   static constexpr bool sparse_gradient = false;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
+  // Symmetric tiles only: column_labels is `labels` (no reference-set form).
+  NTXentTiles(const LabelVector& labels, const LabelVector&, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
               Vector<Scalar>* terms)
       : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t) {

@@ -41,5 +41,14 @@ void label_mask(const std::vector<std::int32_t>& ids, Index i, Index j0, Index m
   for (Index c = 0; c < m; ++c) out[c] = lj[c] == li ? if_same : if_other;
 }
 
+// The same with the columns' ids from their own vector (reference tiles).
+template <class Scalar>
+void label_mask(const std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& column_ids, Index i, Index j0,
+                Index m, Scalar if_same, Scalar if_other, Scalar* out) {
+  const std::int32_t li = ids[static_cast<std::size_t>(i)];
+  const std::int32_t* lj = column_ids.data() + j0;
+  for (Index c = 0; c < m; ++c) out[c] = lj[c] == li ? if_same : if_other;
+}
+
 }  // namespace detail
 }  // namespace contrastive
