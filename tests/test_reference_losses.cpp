@@ -135,6 +135,37 @@ double brute_generalized_lifted(const std::vector<std::vector<Candidate>>& c, do
   return sum;
 }
 
+double softplus_torch(double z) { return z > 20 ? z : std::log1p(std::exp(z)); }
+
+double brute_circle(const std::vector<std::vector<Candidate>>& c, double m, double gamma) {
+  double sum = 0;
+  for (const auto& row : c) {
+    std::vector<double> p, n;
+    for (const Candidate& k : row) {
+      const double s = 1 - k.d;
+      if (k.same) p.push_back(-gamma * std::max(0.0, 1 + m - s) * (s - 1 + m));
+      else n.push_back(gamma * std::max(0.0, s + m) * (s - m));
+    }
+    if (p.empty() || n.empty()) continue;
+    sum += softplus_torch(log_sum_exp(p) + log_sum_exp(n));
+  }
+  return sum;
+}
+
+double brute_nca(const std::vector<std::vector<Candidate>>& c, double scale) {
+  double sum = 0;
+  for (const auto& row : c) {
+    std::vector<double> all, same;
+    for (const Candidate& k : row) {
+      all.push_back(-scale * k.d);
+      if (k.same) same.push_back(-scale * k.d);
+    }
+    if (same.empty()) continue;
+    sum += log_sum_exp(all) - log_sum_exp(same);
+  }
+  return sum;
+}
+
 // The checks every dense reference-set loss passes: `ref(X, y, reference, workspace)` and
 // `batch(X, y)` are the loss's two forms (default options otherwise), `brute` its Sum
 // over the queries from the candidates, `sum_ref` the same loss with Reduction::Sum.
@@ -409,6 +440,48 @@ TEMPLATE_TEST_CASE("generalized_lifted_structure_loss against a reference set", 
   if (std::is_same<S, double>::value) {
     check_reference_gradients(
         [&](const auto& X, const auto& y, const auto& set) { return generalized_lifted_structure_loss(X, y, set, o); });
+  }
+}
+
+TEMPLATE_TEST_CASE("circle_loss against a reference set", "[reference][circle]", float, double) {
+  using S = TestType;
+  CircleOptions o;
+  o.gamma = 4;  // small enough that float keeps the values apart
+  auto ref = [&](const auto& X, const auto& y, const auto& set, std::size_t ws) {
+    CircleOptions w = o;
+    w.workspace_bytes = ws;
+    return circle_loss(X, y, set, w);
+  };
+  auto sum = [&](const auto& X, const auto& y, const auto& set) {
+    CircleOptions w = o;
+    w.reduction = Reduction::Sum;
+    return circle_loss(X, y, set, w);
+  };
+  auto batch = [&](const auto& X, const auto& y) { return circle_loss(X, y, o); };
+  auto brute = [&](const std::vector<std::vector<Candidate>>& c) { return brute_circle(c, o.m, o.gamma); };
+  // The gradient is PML's, with the pair weights held fixed: not the derivative
+  // of the value, so no finite differences; R = X proves it equal to the batch form's.
+  check_dense_reference_loss<S>(Ref::Cosine, ref, batch, sum, brute);
+}
+
+TEMPLATE_TEST_CASE("nca_loss against a reference set", "[reference][nca]", float, double) {
+  using S = TestType;
+  NCAOptions o;
+  auto ref = [&](const auto& X, const auto& y, const auto& set, std::size_t ws) {
+    NCAOptions w = o;
+    w.workspace_bytes = ws;
+    return nca_loss(X, y, set, w);
+  };
+  auto sum = [&](const auto& X, const auto& y, const auto& set) {
+    NCAOptions w = o;
+    w.reduction = Reduction::Sum;
+    return nca_loss(X, y, set, w);
+  };
+  auto batch = [&](const auto& X, const auto& y) { return nca_loss(X, y, o); };
+  auto brute = [&](const std::vector<std::vector<Candidate>>& c) { return brute_nca(c, o.softmax_scale); };
+  check_dense_reference_loss<S>(Ref::SquaredEuclidean, ref, batch, sum, brute);
+  if (std::is_same<S, double>::value) {
+    check_reference_gradients([&](const auto& X, const auto& y, const auto& set) { return nca_loss(X, y, set, o); });
   }
 }
 
