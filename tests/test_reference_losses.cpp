@@ -166,6 +166,16 @@ double brute_nca(const std::vector<std::vector<Candidate>>& c, double scale) {
   return sum;
 }
 
+double brute_contrastive(const std::vector<std::vector<Candidate>>& c, const ContrastiveOptions& o) {
+  double sum = 0;
+  for (const auto& row : c)
+    for (const Candidate& k : row) {
+      const double h = std::max(0.0, k.same ? k.d - o.pos_margin : o.neg_margin - k.d);
+      sum += o.scale * (o.squared ? h * h : h);
+    }
+  return sum;
+}
+
 // The checks every dense reference-set loss passes: `ref(X, y, reference, workspace)` and
 // `batch(X, y)` are the loss's two forms (default options otherwise), `brute` its Sum
 // over the queries from the candidates, `sum_ref` the same loss with Reduction::Sum.
@@ -483,6 +493,48 @@ TEMPLATE_TEST_CASE("nca_loss against a reference set", "[reference][nca]", float
   if (std::is_same<S, double>::value) {
     check_reference_gradients([&](const auto& X, const auto& y, const auto& set) { return nca_loss(X, y, set, o); });
   }
+}
+
+TEMPLATE_TEST_CASE("batch_contrastive_loss against a reference set", "[reference][contrastive]", float, double) {
+  using S = TestType;
+  for (bool squared : {false, true}) {
+    ContrastiveOptions o;
+    o.pos_margin = 0.5;
+    o.neg_margin = 2.5;
+    o.squared = squared;
+    INFO("squared " << squared);
+    auto ref = [&](const auto& X, const auto& y, const auto& set, std::size_t ws) {
+      ContrastiveOptions w = o;
+      w.workspace_bytes = ws;
+      return batch_contrastive_loss(X, y, set, w);
+    };
+    auto sum = [&](const auto& X, const auto& y, const auto& set) {
+      ContrastiveOptions w = o;
+      w.reduction = Reduction::Sum;
+      return batch_contrastive_loss(X, y, set, w);
+    };
+    auto batch = [&](const auto& X, const auto& y) { return batch_contrastive_loss(X, y, o); };
+    auto brute = [&](const std::vector<std::vector<Candidate>>& c) { return brute_contrastive(c, o); };
+    check_dense_reference_loss<S>(Ref::Euclidean, ref, batch, sum, brute);
+    if (std::is_same<S, double>::value) {
+      check_reference_gradients(
+          [&](const auto& X, const auto& y, const auto& set) { return batch_contrastive_loss(X, y, set, o); });
+    }
+  }
+  // Terms: one per (query, reference) pair, row-major; a self pair's is 0.
+  const RowMatrix<S> X = random_embeddings<S>(4, 3, 901), R = random_embeddings<S>(7, 3, 902);
+  const Eigen::VectorXi y = random_labels(4, 2, 903), ry = random_labels(7, 2, 904);
+  ContrastiveOptions o;
+  o.reduction = Reduction::Sum;
+  const LossResult<S> r = batch_contrastive_loss(X, y, reference_set(R, ry, 2), o);
+  REQUIRE(r.terms.size() == 28);
+  CHECK(double(r.terms.sum()) == Approx(double(r.value)).epsilon(1e-5));
+  for (Index i = 0; i < 4; ++i) CHECK(r.terms(i * 7 + i + 2) == S(0));
+  // Sample weights weigh a pair by both rows: refused against a reference set.
+  Vector<double> w = Vector<double>::Ones(4);
+  ContrastiveOptions weighted;
+  weighted.reduction = Reducer(Reduction::Mean, w);
+  CHECK_THROWS_AS(batch_contrastive_loss(X, y, reference_set(R, ry), weighted), std::invalid_argument);
 }
 
 }  // namespace test_reference_losses
