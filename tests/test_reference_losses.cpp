@@ -35,7 +35,7 @@ BruteHard brute_hard(Ref metric, const RowMatrix<S>& X, const Eigen::VectorXi& y
   for (Index a = 0; a < X.rows(); ++a) {
     std::vector<double> pos, neg;
     for (Index j = 0; j < R.rows(); ++j) {
-      if (offset >= 0 && j == a + offset) continue;
+      if (offset >= 0 && j == (a + offset) % R.rows()) continue;
       const double d = reference_distance(metric, X.row(a), R.row(j));
       (ry(j) == y(a) ? pos : neg).push_back(d);
     }
@@ -77,7 +77,7 @@ std::vector<std::vector<Candidate>> candidates(Ref metric, const RowMatrix<S>& X
   std::vector<std::vector<Candidate>> out(static_cast<std::size_t>(X.rows()));
   for (Index a = 0; a < X.rows(); ++a)
     for (Index j = 0; j < R.rows(); ++j)
-      if (!(offset >= 0 && j == a + offset))
+      if (!(offset >= 0 && j == (a + offset) % R.rows()))
         out[std::size_t(a)].push_back({reference_distance(metric, X.row(a), R.row(j)), ry(j) == y(a)});
   return out;
 }
@@ -186,7 +186,7 @@ void check_dense_reference_loss(Ref metric, const RefCall& ref, const BatchCall&
   {
     const RowMatrix<S> X = random_embeddings<S>(9, 5, 701), R = random_embeddings<S>(23, 5, 702);
     const Eigen::VectorXi y = random_labels(9, 3, 703), ry = random_labels(23, 3, 704);
-    for (Index offset : {Index(-1), Index(6)}) {
+    for (Index offset : {Index(-1), Index(6), Index(20)}) {  // 20: the queries wrap past R's end
       INFO("brute force, offset " << offset);
       const double expected = brute(candidates(metric, X, y, R, ry, offset));
       const auto r = offset < 0 ? sum_ref(X, y, reference_set(R, ry)) : sum_ref(X, y, reference_set(R, ry, offset));
@@ -213,7 +213,7 @@ void check_dense_reference_loss(Ref metric, const RefCall& ref, const BatchCall&
     const Eigen::VectorXi y = random_labels(40, 5, 723);
     Eigen::VectorXi ry = random_labels(150, 5, 724);
     ry.segment(7, 40) = y;
-    for (Index offset : {Index(-1), Index(7)}) {
+    for (Index offset : {Index(-1), Index(7), Index(135)}) {  // 135: wraps
       INFO("tiles, offset " << offset);
       const auto set = offset < 0 ? reference_set(R, ry) : reference_set(R, ry, offset);
       const auto whole = ref(X, y, set, default_workspace_bytes);
@@ -259,7 +259,7 @@ TEMPLATE_TEST_CASE("batch_hard_triplet_loss against a reference set matches a br
       TripletOptions o;
       o.margin = margin;
       o.reduction = red;
-      for (Index offset : {Index(-1), Index(0), Index(5), Index(14)}) {
+      for (Index offset : {Index(-1), Index(0), Index(5), Index(14), Index(19)}) {  // 19: wraps
         INFO("margin " << margin << " reduction " << int(red) << " offset " << offset);
         const BruteHard b = brute_hard(ref_of<M>(), X, y, R, ry, offset, o);
         const LossResult<S> r = offset < 0 ? batch_hard_triplet_loss<M>(X, y, reference_set(R, ry), o)
@@ -372,7 +372,7 @@ TEST_CASE("reference-set losses reject bad input, naming the argument", "[refere
   CHECK(labels_msg.find("ref_labels") != std::string::npos);
   const std::string d_msg = message([&] { batch_hard_triplet_loss(X, y, reference_set(R4, ry)); });
   CHECK(d_msg.find("'R'") != std::string::npos);
-  CHECK(message([&] { batch_hard_triplet_loss(X, y, reference_set(R, ry, 4)); }).find("self_offset") != std::string::npos);
+  CHECK(message([&] { batch_hard_triplet_loss(X, y, reference_set(R, ry, 8)); }).find("self_offset") != std::string::npos);
   CHECK(message([&] { batch_hard_triplet_loss(X, y, reference_set(R, ry, -3)); }).find("self_offset") != std::string::npos);
   RowMatrix<double> Rnan = R;
   Rnan(2, 1) = std::nan("");

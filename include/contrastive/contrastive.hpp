@@ -31,6 +31,7 @@
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/losses/tuplet_margin_loss.hpp"
 #include "contrastive/losses/vicreg_loss.hpp"
+#include "contrastive/memory/cross_batch_memory.hpp"
 #include "contrastive/metrics/any_metric.hpp"
 #include "contrastive/metrics/cosine.hpp"
 #include "contrastive/metrics/distance.hpp"

@@ -253,15 +253,15 @@ auto reference_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const 
                          std::to_string(x.cols()) + "; both need one column per embedding dimension");
   }
   const Index offset = reference.self_offset();
-  if (offset == -2 || (offset >= 0 && offset + x.rows() > r.rows())) {
-    fail(Loss::name, "argument 'self_offset' = " + std::to_string(offset) +
-                         " must place the " + std::to_string(x.rows()) + " queries inside the " +
-                         std::to_string(r.rows()) + " rows of R (0 <= self_offset <= " +
-                         std::to_string(r.rows() - x.rows()) + ")");
+  if (offset == -2 || (offset >= 0 && (offset >= r.rows() || x.rows() > r.rows()))) {
+    fail(Loss::name, "argument 'self_offset' = " + std::to_string(offset) + " must place the " +
+                         std::to_string(x.rows()) + " queries among the " + std::to_string(r.rows()) +
+                         " rows of R (query i is row (i + self_offset) mod M: 0 <= self_offset < M, N <= M)");
   }
   std::size_t requested = 0;  // 0: all blocks
   const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    const PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset, requested != 1};
+    const PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset,
+                                    requested != 1 && reference.has_gradient()};
     return eval_on(metric, source, options, grads, terms);
   };
   CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};

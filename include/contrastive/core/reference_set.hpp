@@ -8,10 +8,14 @@
 // parameters). With caller-owned outputs, one output asks for dL/dX alone and
 // the dL/dR product is not computed.
 //
-// self_offset: query i is reference row i + self_offset (R = X: 0; a slice of
-// a batch inside the whole batch: the slice's first row), and that pair is
-// skipped, as the batch loss skips an anchor's own row. Without it every
-// (query, reference) pair counts, also between identical rows.
+// self_offset: query i is reference row (i + self_offset) mod M (R = X: 0; a
+// slice of a batch inside the whole batch: the slice's first row; a batch
+// written into a ring buffer: its first slot), and that pair is skipped, as
+// the batch loss skips an anchor's own row. Without it every (query,
+// reference) pair counts, also between identical rows.
+//
+// detached(): R carries no gradient (a memory of past embeddings); dL/dR is
+// neither computed nor returned (grad[1] is empty).
 #pragma once
 
 #include "contrastive/core/labels.hpp"
@@ -30,11 +34,18 @@ class ReferenceSet {
   const Labels& labels() const { return labels_; }
   Index self_offset() const { return self_offset_; }
   bool has_self_pairs() const { return self_offset_ >= 0; }
+  bool has_gradient() const { return gradient_; }
+  ReferenceSet detached() const {
+    ReferenceSet copy = *this;
+    copy.gradient_ = false;
+    return copy;
+  }
 
  private:
   const DR* R_;  // the caller's expression, alive for the call it is built in
   Labels labels_;
   Index self_offset_;
+  bool gradient_ = true;
 };
 
 // Without self pairs.

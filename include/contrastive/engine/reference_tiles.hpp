@@ -14,8 +14,9 @@
 //   pass 2   loss.tile_gradient(t, W)       dQ_I += rowsum(W) Q_I - W R_J,
 //                                           dR_J += colsum(W) R_J - W^T Q_I
 //
-// Self pairs: when query i is reference row i + self_offset (R = X, or a rank's
-// rows inside a gathered global batch), that pair is no pair. A tile holding
+// Self pairs: when query i is reference row (i + self_offset) mod M (R = X, a
+// rank's rows inside a gathered global batch, a batch written into a ring
+// buffer across its end), that pair is no pair. A tile holding
 // self pairs is handed to the loss as one-row tiles around them, so no loss
 // needs to know about the exclusion.
 //
@@ -93,16 +94,21 @@ void compute_reference_tile(const TileRows<RowsKind, Scalar>& Q, const TileRows<
 // when it holds self pairs, as one-row tiles around them. The offset locates
 // a one-row tile's entries in the full tile's buffers (distances, weights).
 template <class Scalar, class Use>
-void visit_reference_tile(const DistanceTile<Scalar>& t, Index self_offset, Use&& use) {
-  const bool has_self = self_offset != no_self_pairs && t.i0 + self_offset < t.j0 + t.cols &&
-                        t.i0 + t.rows + self_offset > t.j0;
+void visit_reference_tile(const DistanceTile<Scalar>& t, Index self_offset, Index m, Use&& use) {
+  // Local column of query i's self pair (outside [0, cols) when not in this tile).
+  auto self_of = [&](Index i) { return (i + self_offset) % m - t.j0; };
+  bool has_self = false;
+  for (Index r = 0; r < t.rows && self_offset != no_self_pairs && !has_self; ++r) {
+    const Index c = self_of(t.i0 + r);
+    has_self = c >= 0 && c < t.cols;
+  }
   if (!has_self) {
     use(t, Index(0));
     return;
   }
   for (Index r = 0; r < t.rows; ++r) {
     const Index i = t.i0 + r;
-    const Index self = i + self_offset - t.j0;  // local column of the self pair
+    const Index self = self_of(i);
     const Index base = r * t.cols;
     if (self < 0 || self >= t.cols) {
       use(DistanceTile<Scalar>{i, 1, t.j0, t.cols, t.data + base, false, true}, base);
@@ -289,7 +295,7 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
   auto backward = [&](const DistanceTile<Scalar>& t, const std::vector<NearPair>& tile_near, Scratch& mine) {
     if constexpr (!sparse) {
       std::fill(mine.weights.begin(), mine.weights.begin() + t.rows * t.cols, Scalar(0));
-      visit_reference_tile(t, self_offset, [&](const DistanceTile<Scalar>& piece, Index at) {
+      visit_reference_tile(t, self_offset, m, [&](const DistanceTile<Scalar>& piece, Index at) {
         loss.tile_gradient(piece, mine.weights.data() + at);
       });
       reference_tile_backward<Kind, Scalar>(Q, R, t, mine.weights.data(), tile_near, *dZq, dZr);
@@ -302,7 +308,7 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
     tile_near.clear();
     compute_reference_tile<TileKind, Scalar>(Q, R, i0, rows, j0, cols, out, tile_near);
     const DistanceTile<Scalar> t{i0, rows, j0, cols, out, false, true};
-    visit_reference_tile(t, self_offset, [&](const DistanceTile<Scalar>& piece, Index) { loss.tile(piece); });
+    visit_reference_tile(t, self_offset, m, [&](const DistanceTile<Scalar>& piece, Index) { loss.tile(piece); });
     if constexpr (single_pass) {
       if (dZq) backward(t, tile_near, mine);
     }
@@ -324,7 +330,7 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
     for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
       const std::vector<NearPair>* tile_near = nullptr;
       const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
-      visit_reference_tile(t, self_offset,
+      visit_reference_tile(t, self_offset, m,
                            [&](const DistanceTile<Scalar>& piece, Index) { loss.template refine_tile<Kind>(piece); });
     });
   }
