@@ -95,7 +95,9 @@ TEST_CASE("reference-set losses reproduce pytorch-metric-learning 2.8.1 with ref
     worst_value = std::max(worst_value, ev);
     worst_grad = std::max({worst_grad, ex, er});
   }
-  WARN("PML ref_emb: worst value error " << worst_value << ", worst gradient error " << worst_grad);
+  // Measured: values to 4e-16, gradients to 2e-15 relative.
+  CHECK(worst_value <= 1e-12);
+  CHECK(worst_grad <= 1e-10);
 }
 
 TEST_CASE("CrossBatchMemory reproduces pytorch-metric-learning 2.8.1 CrossBatchMemory", "[memory][pml]") {
@@ -125,7 +127,9 @@ TEST_CASE("CrossBatchMemory reproduces pytorch-metric-learning 2.8.1 CrossBatchM
       worst_grad = std::max(worst_grad, eg);
     }
   }
-  WARN("PML CrossBatchMemory: worst value error " << worst_value << ", worst gradient error " << worst_grad);
+  // Measured: values to 3e-16, gradients to 8e-16 relative.
+  CHECK(worst_value <= 1e-12);
+  CHECK(worst_grad <= 1e-10);
 }
 
 TEST_CASE("CrossBatchMemory matches a plain ring buffer and the reference-set loss", "[memory]") {

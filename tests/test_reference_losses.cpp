@@ -537,4 +537,86 @@ TEMPLATE_TEST_CASE("batch_contrastive_loss against a reference set", "[reference
   CHECK_THROWS_AS(batch_contrastive_loss(X, y, reference_set(R, ry), weighted), std::invalid_argument);
 }
 
+TEMPLATE_TEST_CASE("mined tuples against a reference set: the losses on the gathered rows", "[reference][mined]",
+                   (Case<double, Euclidean>), (Case<float, Cosine>)) {
+  using S = typename TestType::Scalar;
+  using M = typename TestType::Metric;
+  const RowMatrix<S> X = random_embeddings<S>(8, 4, 1101), R = random_embeddings<S>(14, 4, 1102);
+  const Eigen::VectorXi y = random_labels(8, 3, 1103), ry = random_labels(14, 3, 1104);
+  const double tol = 20 * value_tolerance<S>();
+  // Triplets from the reference-set miner, fed straight in.
+  const Triplets t = mine_triplets<M>(X, y, R, ry, 0.5, NegativeKinds::all());
+  REQUIRE(t.size() > 10);
+  TripletOptions o;
+  o.margin = 0.5;
+  const LossResult<S> r = triplet_margin_loss<M>(X, t, reference_set(R), o);
+  // By hand: gather anchor, positive, negative rows; scatter their gradients back.
+  RowMatrix<S> A(t.size(), 4), P(t.size(), 4), N(t.size(), 4);
+  for (Index k = 0; k < t.size(); ++k) {
+    A.row(k) = X.row(t.anchor[std::size_t(k)]);
+    P.row(k) = R.row(t.positive[std::size_t(k)]);
+    N.row(k) = R.row(t.negative[std::size_t(k)]);
+  }
+  TripletOptions per_triplet = o;
+  const LossResult<S> g = triplet_margin_loss<M>(A, P, N, per_triplet);
+  CHECK(double(r.value) == Approx(double(g.value)).epsilon(tol).margin(tol));
+  RowMatrix<S> dX = RowMatrix<S>::Zero(8, 4), dR = RowMatrix<S>::Zero(14, 4);
+  for (Index k = 0; k < t.size(); ++k) {
+    dX.row(t.anchor[std::size_t(k)]) += g.grad[0].row(k);
+    dR.row(t.positive[std::size_t(k)]) += g.grad[1].row(k);
+    dR.row(t.negative[std::size_t(k)]) += g.grad[2].row(k);
+  }
+  CHECK(max_abs_diff<S>(r.grad[0], dX) <= tol);
+  CHECK(max_abs_diff<S>(r.grad[1], dR) <= tol);
+  // Pairs from the reference-set pair miner: contrastive_loss on them equals the explicit pairs form.
+  const Pairs pairs = mine_pairs<M>(X, y, R, ry, 0.2, 1.2);
+  REQUIRE(pairs.size() > 5);
+  ContrastiveOptions c;
+  c.pos_margin = 0.2;
+  c.neg_margin = 1.2;
+  const LossResult<S> pr = contrastive_loss<M>(X, pairs, reference_set(R), c);
+  RowMatrix<S> X1(pairs.size(), 4), X2(pairs.size(), 4);
+  Eigen::VectorXi similar(pairs.size());
+  for (Index k = 0; k < pairs.size(); ++k) {
+    X1.row(k) = X.row(pairs.first[std::size_t(k)]);
+    X2.row(k) = R.row(pairs.second[std::size_t(k)]);
+    similar(k) = pairs.similar[std::size_t(k)];
+  }
+  const LossResult<S> pg = contrastive_loss<M>(X1, X2, similar, c);
+  CHECK(double(pr.value) == Approx(double(pg.value)).epsilon(tol).margin(tol));
+  RowMatrix<S> pX = RowMatrix<S>::Zero(8, 4), pR = RowMatrix<S>::Zero(14, 4);
+  for (Index k = 0; k < pairs.size(); ++k) {
+    pX.row(pairs.first[std::size_t(k)]) += pg.grad[0].row(k);
+    pR.row(pairs.second[std::size_t(k)]) += pg.grad[1].row(k);
+  }
+  CHECK(max_abs_diff<S>(pr.grad[0], pX) <= tol);
+  CHECK(max_abs_diff<S>(pr.grad[1], pR) <= tol);
+  // The other pair losses take the same pairs.
+  CHECK(multi_similarity_loss<M>(X, pairs, reference_set(R)).grad.size() == 2);
+  // Indices out of range name the argument.
+  Triplets bad = t;
+  bad.positive[3] = 14;
+  CHECK_THROWS_WITH(triplet_margin_loss<M>(X, bad, reference_set(R), o), ContainsSubstring("triplets.positive"));
+  Pairs bad_pairs = pairs;
+  bad_pairs.first[0] = 8;
+  CHECK_THROWS_WITH(contrastive_loss<M>(X, bad_pairs, reference_set(R), c), ContainsSubstring("pairs.first"));
+}
+
+TEST_CASE("mined triplets against a reference set: finite differences", "[reference][mined][gradient]") {
+  const RowMatrix<double> X = random_embeddings<double>(5, 3, 1201), R = random_embeddings<double>(9, 3, 1202);
+  const Eigen::VectorXi y = random_labels(5, 2, 1203), ry = random_labels(9, 2, 1204);
+  const Triplets t = mine_triplets<Euclidean>(X, y, R, ry, 1.0, NegativeKinds::with_loss());
+  REQUIRE(t.size() > 3);
+  TripletOptions o;
+  o.soft = true;  // smooth: no kinks for the differences to cross
+  const LossResult<double> r = triplet_margin_loss(X, t, reference_set(R), o);
+  auto fx = [&](const RowMatrix<double>& x) { return triplet_margin_loss(x, t, reference_set(R), o, value_only); };
+  auto fr = [&](const RowMatrix<double>& q) { return triplet_margin_loss(X, t, reference_set(q), o, value_only); };
+  const auto rx = testing::check_gradient(fx, X, r.grad[0]);
+  const auto rr = testing::check_gradient(fr, R, r.grad[1]);
+  INFO(rx.summary() << "; " << rr.summary());
+  CHECK(rx.passed);
+  CHECK(rr.passed);
+}
+
 }  // namespace test_reference_losses

@@ -304,6 +304,81 @@ auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, co
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
 }
 
+// Mined tuples against a reference set: Triplets with anchors into X and
+// positives and negatives into R, or Pairs with `first` into X and `second`
+// into R (what the reference-set miners return). The loss's own mined form
+// runs on the stacked rows [X; R] with the reference indices shifted by N, and
+// its gradient is split back into dL/dX and dL/dR: one formula for both.
+// Costs one copy of X and R beside the loss's O(tuples x D).
+inline void require_reference_indices(const char* function, const char* argument, const std::vector<Index>& idx,
+                                      Index rows, const char* of) {
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    if (idx[k] < 0 || idx[k] >= rows) {
+      fail(function, std::string("argument '") + argument + "' has " + std::to_string(idx[k]) + " at entry " +
+                         std::to_string(k) + ", out of range for " + of + " with " + std::to_string(rows) + " rows");
+    }
+  }
+}
+
+inline Triplets shifted_to_stack(const char* function, const Triplets& t, Index n, Index m) {
+  if (t.positive.size() != t.anchor.size() || t.negative.size() != t.anchor.size()) return t;  // the loss reports it
+  require_reference_indices(function, "triplets.anchor", t.anchor, n, "X");
+  require_reference_indices(function, "triplets.positive", t.positive, m, "R");
+  require_reference_indices(function, "triplets.negative", t.negative, m, "R");
+  Triplets out = t;
+  for (Index& p : out.positive) p += n;
+  for (Index& q : out.negative) q += n;
+  return out;
+}
+
+inline Pairs shifted_to_stack(const char* function, const Pairs& p, Index n, Index m) {
+  if (p.second.size() != p.first.size()) return p;  // the loss reports it
+  require_reference_indices(function, "pairs.first", p.first, n, "X");
+  require_reference_indices(function, "pairs.second", p.second, m, "R");
+  Pairs out = p;
+  for (Index& j : out.second) j += n;
+  return out;
+}
+
+template <class Loss, class DefaultMetric, class Tuples, class DX, class DR, class... Tail>
+auto mined_reference_loss(const Eigen::MatrixBase<DX>& X, const Tuples& tuples, const ReferenceSet<DR>& reference,
+                          const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  using Options = typename Loss::Options;
+  static_assert(std::is_same<typename DR::Scalar, Scalar>::value,
+                "contrastive: the reference set must have the embeddings' Scalar type");
+  check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const ConstRowRef<Scalar> r(reference.rows().derived());
+  if (r.cols() != x.cols() && r.rows() > 0 && x.rows() > 0) {
+    fail(Loss::name, "argument 'R' has " + std::to_string(r.cols()) + " columns, X has " +
+                         std::to_string(x.cols()) + "; both need one column per embedding dimension");
+  }
+  const Index n = x.rows(), m = r.rows();
+  const Tuples shifted = shifted_to_stack(Loss::name, tuples, n, m);
+  RowMatrix<Scalar> stacked(n + m, x.rows() > 0 ? x.cols() : r.cols());
+  stacked.topRows(n) = x;
+  stacked.bottomRows(m) = r;
+  const ConstRowRef<Scalar> z(stacked);
+  const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    if (options.reduction.weighted()) {
+      fail(Loss::name, "argument 'options.reduction' has sample weights; mined tuples against a reference set "
+                       "take none");
+    }
+    if (!grads) return Loss::template eval<Scalar>(metric, z, shifted, options, nullptr, terms);
+    Gradients<Scalar> g;
+    const Scalar value = Loss::template eval<Scalar>(metric, z, shifted, options, &g, terms);
+    grads->clear();
+    grads->push_back(g[0].topRows(n));
+    grads->push_back(reference.has_gradient() ? RowMatrix<Scalar>(g[0].bottomRows(m)) : RowMatrix<Scalar>());
+    for (std::size_t k = 1; k < g.size(); ++k) grads->push_back(std::move(g[k]));
+    return value;
+  };
+  CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};
+  spec.fewest_outputs = 1;
+  return call_forms<DefaultMetric, Scalar, Options>(spec, eval, tail...);
+}
+
 // The public function of a loss on mined index pairs (X, pairs, tail...). Loss supplies
 //   static constexpr const char* name;  using Options = ...;
 //   template <class Scalar, class Metric>

@@ -48,6 +48,13 @@ class ReferenceSet {
   bool gradient_ = true;
 };
 
+// The rows alone, for losses on mined index tuples whose positives and
+// negatives index R (the reference-set miners' Triplets and Pairs).
+template <class DR>
+ReferenceSet<DR> reference_set(const Eigen::MatrixBase<DR>& R) {
+  return ReferenceSet<DR>(R, LabelVector(0), -1);
+}
+
 // Without self pairs.
 template <class DR>
 ReferenceSet<DR> reference_set(const Eigen::MatrixBase<DR>& R, const Labels& ref_labels) {

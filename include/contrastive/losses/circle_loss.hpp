@@ -332,4 +332,11 @@ auto circle_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const Tail&
   return detail::pairs_loss<detail::CircleMinedLoss, Metric>(X, pairs, tail...);
 }
 
+// circle_loss(X, pairs, reference_set(R), ...): pairs.first indexes X, pairs.second R.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto circle_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const ReferenceSet<DR>& reference,
+                 const Tail&... tail) {
+  return detail::mined_reference_loss<detail::CircleMinedLoss, Metric>(X, pairs, reference, tail...);
+}
+
 }  // namespace contrastive

@@ -411,6 +411,14 @@ auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const 
   return detail::pairs_loss<detail::ContrastiveMinedLoss, Metric>(X, pairs, tail...);
 }
 
+// contrastive_loss(X, pairs, reference_set(R), ...): pairs.first indexes X, pairs.second R
+// (mine_pairs against a reference set); grad = {dX, dR}.
+template <class Metric = Euclidean, class DX, class DR, class... Tail>
+auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const ReferenceSet<DR>& reference,
+                      const Tail&... tail) {
+  return detail::mined_reference_loss<detail::ContrastiveMinedLoss, Metric>(X, pairs, reference, tail...);
+}
+
 // batch_contrastive_loss(X, labels, [metric], [options], [value_only | grad_out...]): all pairs i < j.
 template <class Metric = Euclidean, class DX, class... Tail>
 auto batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,

@@ -280,4 +280,11 @@ auto multi_similarity_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, c
   return detail::pairs_loss<detail::MultiSimilarityMinedLoss, Metric>(X, pairs, tail...);
 }
 
+// multi_similarity_loss(X, pairs, reference_set(R), ...): pairs.first indexes X, pairs.second R.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto multi_similarity_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const ReferenceSet<DR>& reference,
+                           const Tail&... tail) {
+  return detail::mined_reference_loss<detail::MultiSimilarityMinedLoss, Metric>(X, pairs, reference, tail...);
+}
+
 }  // namespace contrastive
