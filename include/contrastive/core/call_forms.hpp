@@ -64,6 +64,11 @@ struct CompleteResult {
 };
 
 template <class T>
+struct is_reference_set : std::false_type {};
+template <class DR>
+struct is_reference_set<ReferenceSet<DR>> : std::true_type {};
+
+template <class T>
 struct is_gradient_output : std::is_base_of<Eigen::MatrixBase<std::decay_t<T>>, std::decay_t<T>> {};
 
 template <class Scalar, class Options, class Eval, class Result>
@@ -113,6 +118,10 @@ class CallForms {
   template <class Metric, class... Outputs>
   Scalar form(const Metric& metric, const Options& options, const Outputs&... outputs) const {
     static_assert(sizeof...(Outputs) > 0, "");
+    static_assert(!(is_reference_set<Outputs>::value || ...),
+                  "contrastive: this loss has no reference-set form (pytorch-metric-learning rejects ref_emb "
+                  "for it too, or its pairs are not anchor-to-candidate); docs/reference_sets.md lists the "
+                  "losses that take reference_set(R, ref_labels)");
     static_assert((is_gradient_output<Outputs>::value && ...),
                   "contrastive: after the inputs a loss takes [metric], [options], then either "
                   "contrastive::value_only or writable Eigen gradient outputs; an argument here is "
