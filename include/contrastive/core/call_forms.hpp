@@ -233,7 +233,7 @@ auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const T
   const auto eval_on = [](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
                           Gradients<Scalar>* g, Vector<Scalar>* t) {
     if constexpr (takes_pair_source<Loss>::value) {
-      return Loss::template eval<Scalar>(metric, PairSource<Scalar>{x, y}, o, g, t);
+      return Loss::template eval<Scalar>(metric, BatchSource<Scalar>{x, y}, o, g, t);
     } else {
       return Loss::template eval<Scalar>(metric, x, y, o, g, t);
     }
@@ -305,7 +305,7 @@ auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, co
   const auto eval_on = [&extra](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
                                 Gradients<Scalar>* g, Vector<Scalar>* t) {
     if constexpr (takes_pair_source<Loss>::value) {
-      return Loss::template eval<Scalar>(metric, PairSource<Scalar>{x, y}, extra, o, g, t);
+      return Loss::template eval<Scalar>(metric, BatchSource<Scalar>{x, y}, extra, o, g, t);
     } else {
       return Loss::template eval<Scalar>(metric, x, y, extra, o, g, t);
     }

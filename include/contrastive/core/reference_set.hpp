@@ -22,6 +22,8 @@
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 
+#include <type_traits>
+
 namespace contrastive {
 
 template <class DR>
@@ -69,8 +71,22 @@ ReferenceSet<DR> reference_set(const Eigen::MatrixBase<DR>& R, const Labels& ref
 
 namespace detail {
 
-// What a batch loss pairs up: the batch with itself (R null), or the queries
-// X with a reference set. A loss's eval is written once on this.
+// What a batch loss pairs up: the batch with itself (BatchSource), or the
+// queries X with a reference set (PairSource). A loss's eval is written once,
+// generic over the two; they are separate types so that a batch call does
+// not instantiate the reference path.
+template <class Scalar>
+struct BatchSource {
+  const ConstRowRef<Scalar>& X;
+  const LabelVector& labels;
+  static constexpr const ConstRowRef<Scalar>* R = nullptr;
+
+  static constexpr bool is_reference() { return false; }
+  const ConstRowRef<Scalar>& candidates() const { return X; }
+  // The same object as `labels`: the tile losses take that as "symmetric tiles".
+  const LabelVector& candidate_labels() const { return labels; }
+};
+
 template <class Scalar>
 struct PairSource {
   const ConstRowRef<Scalar>& X;
@@ -88,11 +104,11 @@ struct PairSource {
 
 // The embedding checks of a PairSource's rows (finite, bounded, what the metric
 // needs); shapes and label counts were checked by the call form.
-template <class Scalar, class Metric>
-void require_pair_source(const char* function, const Metric& metric, const PairSource<Scalar>& s) {
+template <class Scalar, class Metric, class Source>
+void require_pair_source(const char* function, const Metric& metric, const Source& s) {
   require_embeddings<Scalar>(function, "X", s.X);
   metric.check_rows(function, s.X);
-  if (s.R) {
+  if constexpr (!std::is_same<Source, BatchSource<Scalar>>::value) {
     require_embeddings<Scalar>(function, "R", *s.R);
     metric.check_rows(function, *s.R);
   }

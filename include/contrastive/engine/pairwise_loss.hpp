@@ -49,11 +49,18 @@ template <class Loss>
 struct runs_reference_tiles<Loss, std::void_t<decltype(Loss::reference_tiles)>>
     : std::integral_constant<bool, Loss::reference_tiles> {};
 
+// The batch itself.
+template <class Scalar, class Metric, class Loss>
+Scalar run_pairwise_loss(const char* function, const Metric& metric, const BatchSource<Scalar>& source,
+                         std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads) {
+  return run_pairwise_loss<Scalar>(function, metric, source.X, workspace_bytes, std::forward<Loss>(loss), grads);
+}
+
+// Queries against a reference set.
 template <class Scalar, class Metric, class Loss>
 Scalar run_pairwise_loss(const char* function, const Metric& metric, const PairSource<Scalar>& source,
                          std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads) {
   using L = std::decay_t<Loss>;
-  if (!source.is_reference()) return run_pairwise_loss<Scalar>(function, metric, source.X, workspace_bytes, loss, grads);
   if constexpr (!runs_reference_tiles<L>::value) {
     fail(function, "this loss does not run against a reference set");
   } else {

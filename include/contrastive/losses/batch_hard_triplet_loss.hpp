@@ -173,8 +173,8 @@ struct BatchHardTripletLoss {
   using Options = TripletOptions;
   static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const PairSource<Scalar>& s, const Options& options,
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& options,
                      Gradients<Scalar>* grads, Vector<Scalar>* terms) {
     require_pair_source<Scalar>(name, metric, s);
     require_triplet_options(name, options, true, false);

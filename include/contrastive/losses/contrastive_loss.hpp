@@ -371,13 +371,13 @@ struct BatchContrastiveLoss {
   using Options = ContrastiveOptions;
   static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const PairSource<Scalar>& s, const Options& o, Gradients<Scalar>* grads,
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
                      Vector<Scalar>* terms) {
     require_pair_source<Scalar>(name, metric, s);
     validate_contrastive_options(name, o);
     const Tally<Scalar> tally(name, "options.reduction", o.reduction, s.X.rows(), "the rows of X");
-    if (s.R && tally.weighted()) {
+    if (s.is_reference() && tally.weighted()) {
       fail(name, "argument 'options.reduction' has sample weights, which weigh a pair by both of its rows; "
                  "against a reference set the reference rows have none");
     }

@@ -180,8 +180,8 @@ struct MultiSimilarityLoss {
   using Options = MultiSimilarityOptions;
   static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const PairSource<Scalar>& s, const Options& o, Gradients<Scalar>* grads,
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
                      Vector<Scalar>* terms) {
     require_pair_source<Scalar>(name, metric, s);
     validate_multi_similarity_options(name, o);

@@ -236,7 +236,7 @@ struct NTXentViewsLoss {
     LabelVector labels(2 * n);
     for (Index i = 0; i < n; ++i) labels(i) = labels(i + n) = static_cast<Label>(i);
     const ConstRowRef<Scalar> zr(z);
-    const Scalar value = NTXentLabelsLoss::eval<Scalar>(metric, PairSource<Scalar>{zr, labels}, temperature,
+    const Scalar value = NTXentLabelsLoss::eval<Scalar>(metric, BatchSource<Scalar>{zr, labels}, temperature,
                                                         stacked_options, grads, terms);
     if (grads) {
       // {d[view1; view2], params...} -> {d view1, d view2, params...}

@@ -43,12 +43,12 @@ Scalar inverse_temperature(const char* function, double temperature) {
 // The evaluation of an InfoNCE loss on (X, labels, temperature): validation,
 // then the engine on the loss's tiles, Tiles<Scalar>(labels, 1 / t, options, tally, terms).
 template <class Derived, template <class> class Tiles>
-// On a PairSource: the batch itself or queries against a reference set.
+// On a BatchSource (the batch itself) or a PairSource (queries against a reference set).
 struct TemperatureLoss {
   static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric, class Options>
-  static Scalar eval(const Metric& metric, const PairSource<Scalar>& s, double temperature, const Options& options,
+  template <class Scalar, class Metric, class Source, class Options>
+  static Scalar eval(const Metric& metric, const Source& s, double temperature, const Options& options,
                      std::vector<RowMatrix<Scalar>>* grads, Vector<Scalar>* terms) {
     const char* name = Derived::name;
     require_pair_source<Scalar>(name, metric, s);
