@@ -119,9 +119,8 @@ class CallForms {
   Scalar form(const Metric& metric, const Options& options, const Outputs&... outputs) const {
     static_assert(sizeof...(Outputs) > 0, "");
     static_assert(!(is_reference_set<Outputs>::value || ...),
-                  "contrastive: this loss has no reference-set form (pytorch-metric-learning rejects ref_emb "
-                  "for it too, or its pairs are not anchor-to-candidate); docs/reference_sets.md lists the "
-                  "losses that take reference_set(R, ref_labels)");
+                  "contrastive: this loss has no reference-set form; docs/reference_sets.md lists the losses "
+                  "that take reference_set(R, ref_labels) and those that never will (as PML's ref_not_supported)");
     static_assert((is_gradient_output<Outputs>::value && ...),
                   "contrastive: after the inputs a loss takes [metric], [options], then either "
                   "contrastive::value_only or writable Eigen gradient outputs; an argument here is "
