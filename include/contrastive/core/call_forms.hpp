@@ -21,6 +21,7 @@
 
 #include "contrastive/core/index_sets.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/reference_set.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
 #include "contrastive/metrics/metric_traits.hpp"
@@ -46,6 +47,13 @@ struct CallSpec {
   // gradients follow the metric's, and the names their outputs go by.
   std::vector<std::pair<Index, Index>> parameter_shapes = {};
   std::vector<const char*> parameter_names = {};
+  // When set, the caller-owned-output form stores here how many gradient
+  // blocks the caller asked for before it evaluates (a reference-set loss
+  // skips dL/dR when only dL/dX is asked for).
+  std::size_t* requested_blocks = nullptr;
+  // Fewest gradient outputs accepted (0: one per embedding argument): a
+  // reference-set loss takes dL/dX alone.
+  std::size_t fewest_outputs = 0;
 };
 
 // A loss whose full result carries more than LossResult (MarginLossResult's
@@ -54,6 +62,11 @@ template <class Result>
 struct CompleteResult {
   static void apply(Result&) {}
 };
+
+template <class T>
+struct is_reference_set : std::false_type {};
+template <class DR>
+struct is_reference_set<ReferenceSet<DR>> : std::true_type {};
 
 template <class T>
 struct is_gradient_output : std::is_base_of<Eigen::MatrixBase<std::decay_t<T>>, std::decay_t<T>> {};
@@ -105,6 +118,9 @@ class CallForms {
   template <class Metric, class... Outputs>
   Scalar form(const Metric& metric, const Options& options, const Outputs&... outputs) const {
     static_assert(sizeof...(Outputs) > 0, "");
+    static_assert(!(is_reference_set<Outputs>::value || ...),
+                  "contrastive: this loss has no reference-set form; docs/reference_sets.md lists the losses "
+                  "that take reference_set(R, ref_labels) and those that never will (as PML's ref_not_supported)");
     static_assert((is_gradient_output<Outputs>::value && ...),
                   "contrastive: after the inputs a loss takes [metric], [options], then either "
                   "contrastive::value_only or writable Eigen gradient outputs; an argument here is "
@@ -115,9 +131,11 @@ class CallForms {
     const std::size_t metric_blocks = static_cast<std::size_t>(metric.parameter_blocks());
     const std::size_t loss_blocks = spec_.parameter_shapes.size();
     const std::size_t given = sizeof...(Outputs);
-    if (given != embeddings && given != embeddings + metric_blocks &&
+    const bool prefix = spec_.fewest_outputs > 0 && given >= spec_.fewest_outputs && given < embeddings;
+    if (!prefix && given != embeddings && given != embeddings + metric_blocks &&
         given != embeddings + metric_blocks + loss_blocks) {
       std::string expected = std::to_string(embeddings) + " (one per embedding argument)";
+      if (spec_.fewest_outputs > 0) expected += " or " + std::to_string(spec_.fewest_outputs) + " (dL/dX alone)";
       if (metric_blocks > 0) {
         expected += " or " + std::to_string(embeddings + metric_blocks) + " (also the metric's parameters)";
       }
@@ -129,6 +147,7 @@ class CallForms {
     std::size_t k = 0;
     ((check_output(outputs, k, metric), ++k), ...);
     Gradients<Scalar> grads;
+    if (spec_.requested_blocks) *spec_.requested_blocks = given;
     const Scalar value = eval_(metric, options, &grads, nullptr);
     // Embeddings, then the metric's parameters, then the loss's: fewer outputs take a prefix.
     k = 0;
@@ -196,12 +215,86 @@ auto labelled_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const E
   return call_forms<DefaultMetric, Scalar, Options>(CallSpec{Loss::name, {{x.rows(), x.cols()}}}, eval, tail...);
 }
 
+// A loss that also runs against a reference set writes its eval once, on a
+// PairSource (core/reference_set.hpp), and says so:
+//   static constexpr bool pair_source = true;
+//   template <class Scalar, class Metric>
+//   static Scalar eval(const Metric&, const PairSource<Scalar>&, const Options&, Gradients<Scalar>*, Vector<Scalar>*);
+template <class Loss, class = void>
+struct takes_pair_source : std::false_type {};
+template <class Loss>
+struct takes_pair_source<Loss, std::void_t<decltype(Loss::pair_source)>>
+    : std::integral_constant<bool, Loss::pair_source> {};
+
 template <class Loss, class DefaultMetric, class DX, class... Tail>
 auto labelled_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   using Scalar = typename DX::Scalar;
   const auto eval_on = [](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
-                          Gradients<Scalar>* g, Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, x, y, o, g, t); };
+                          Gradients<Scalar>* g, Vector<Scalar>* t) {
+    if constexpr (takes_pair_source<Loss>::value) {
+      return Loss::template eval<Scalar>(metric, BatchSource<Scalar>{x, y}, o, g, t);
+    } else {
+      return Loss::template eval<Scalar>(metric, x, y, o, g, t);
+    }
+  };
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
+}
+
+// The public function of a loss on (X, labels, reference_set(R, ref_labels[, self_offset]), tail...):
+// anchors from X, positives and negatives from R. Gradients: dL/dX, dL/dR, then
+// the metric's parameters (summed over both sides). eval_on(metric, PairSource, options, grads, terms).
+template <class Loss, class DefaultMetric, class DX, class DR, class Eval, class... Tail>
+auto reference_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                    const Eval& eval_on, const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  using Options = typename Loss::Options;
+  static_assert(takes_pair_source<Loss>::value, "contrastive: this loss has no reference-set form");
+  static_assert(std::is_same<typename DR::Scalar, Scalar>::value,
+                "contrastive: the reference set must have the embeddings' Scalar type");
+  check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const ConstRowRef<Scalar> r(reference.rows().derived());
+  const LabelVector y = to_labels(Loss::name, "labels", labels, x.rows());
+  const LabelVector ry = to_labels(Loss::name, "ref_labels", reference.labels(), r.rows(), "the reference set R");
+  if (r.cols() != x.cols() && r.rows() > 0 && x.rows() > 0) {
+    fail(Loss::name, "argument 'R' has " + std::to_string(r.cols()) + " columns, X has " +
+                         std::to_string(x.cols()) + "; both need one column per embedding dimension");
+  }
+  const Index offset = reference.self_offset();
+  if (offset == -2 || (offset >= 0 && (offset >= r.rows() || x.rows() > r.rows()))) {
+    fail(Loss::name, "argument 'self_offset' = " + std::to_string(offset) + " must place the " +
+                         std::to_string(x.rows()) + " queries among the " + std::to_string(r.rows()) +
+                         " rows of R (query i is row (i + self_offset) mod M: 0 <= self_offset < M, N <= M)");
+  }
+  std::size_t requested = 0;  // 0: all blocks
+  const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    const PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset,
+                                    requested != 1 && reference.has_gradient()};
+    return eval_on(metric, source, options, grads, terms);
+  };
+  CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};
+  spec.requested_blocks = &requested;
+  spec.fewest_outputs = 1;
+  return call_forms<DefaultMetric, Scalar, Options>(spec, eval, tail...);
+}
+
+template <class Loss, class DefaultMetric, class DX, class DR, class... Tail>
+auto reference_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                    const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  const auto eval_on = [](const auto& metric, const PairSource<Scalar>& s, const auto& o, Gradients<Scalar>* g,
+                          Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, s, o, g, t); };
+  return reference_call<Loss, DefaultMetric>(X, labels, reference, eval_on, tail...);
+}
+
+// With one more input before the options (the InfoNCE temperature), as labelled_loss_with.
+template <class Loss, class DefaultMetric, class DX, class DR, class Extra, class... Tail>
+auto reference_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                         const Extra& extra, const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  const auto eval_on = [&extra](const auto& metric, const PairSource<Scalar>& s, const auto& o, Gradients<Scalar>* g,
+                                Vector<Scalar>* t) { return Loss::template eval<Scalar>(metric, s, extra, o, g, t); };
+  return reference_call<Loss, DefaultMetric>(X, labels, reference, eval_on, tail...);
 }
 
 template <class Loss, class DefaultMetric, class DX, class Extra, class... Tail>
@@ -210,9 +303,88 @@ auto labelled_loss_with(const Eigen::MatrixBase<DX>& X, const Labels& labels, co
   using Scalar = typename DX::Scalar;
   const auto eval_on = [&extra](const auto& metric, const ConstRowRef<Scalar>& x, const LabelVector& y, const auto& o,
                                 Gradients<Scalar>* g, Vector<Scalar>* t) {
-    return Loss::template eval<Scalar>(metric, x, y, extra, o, g, t);
+    if constexpr (takes_pair_source<Loss>::value) {
+      return Loss::template eval<Scalar>(metric, BatchSource<Scalar>{x, y}, extra, o, g, t);
+    } else {
+      return Loss::template eval<Scalar>(metric, x, y, extra, o, g, t);
+    }
   };
   return labelled_call<Loss, DefaultMetric>(X, labels, eval_on, tail...);
+}
+
+// Mined tuples against a reference set: Triplets with anchors into X and
+// positives and negatives into R, or Pairs with `first` into X and `second`
+// into R (what the reference-set miners return). The loss's own mined form
+// runs on the stacked rows [X; R] with the reference indices shifted by N, and
+// its gradient is split back into dL/dX and dL/dR: one formula for both.
+// Costs one copy of X and R beside the loss's O(tuples x D).
+inline void require_reference_indices(const char* function, const char* argument, const std::vector<Index>& idx,
+                                      Index rows, const char* of) {
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    if (idx[k] < 0 || idx[k] >= rows) {
+      fail(function, std::string("argument '") + argument + "' has " + std::to_string(idx[k]) + " at entry " +
+                         std::to_string(k) + ", out of range for " + of + " with " + std::to_string(rows) + " rows");
+    }
+  }
+}
+
+inline Triplets shifted_to_stack(const char* function, const Triplets& t, Index n, Index m) {
+  if (t.positive.size() != t.anchor.size() || t.negative.size() != t.anchor.size()) return t;  // the loss reports it
+  require_reference_indices(function, "triplets.anchor", t.anchor, n, "X");
+  require_reference_indices(function, "triplets.positive", t.positive, m, "R");
+  require_reference_indices(function, "triplets.negative", t.negative, m, "R");
+  Triplets out = t;
+  for (Index& p : out.positive) p += n;
+  for (Index& q : out.negative) q += n;
+  return out;
+}
+
+inline Pairs shifted_to_stack(const char* function, const Pairs& p, Index n, Index m) {
+  if (p.second.size() != p.first.size()) return p;  // the loss reports it
+  require_reference_indices(function, "pairs.first", p.first, n, "X");
+  require_reference_indices(function, "pairs.second", p.second, m, "R");
+  Pairs out = p;
+  for (Index& j : out.second) j += n;
+  return out;
+}
+
+template <class Loss, class DefaultMetric, class Tuples, class DX, class DR, class... Tail>
+auto mined_reference_loss(const Eigen::MatrixBase<DX>& X, const Tuples& tuples, const ReferenceSet<DR>& reference,
+                          const Tail&... tail) {
+  using Scalar = typename DX::Scalar;
+  using Options = typename Loss::Options;
+  static_assert(std::is_same<typename DR::Scalar, Scalar>::value,
+                "contrastive: the reference set must have the embeddings' Scalar type");
+  check_scalar<Scalar>();
+  const ConstRowRef<Scalar> x(X.derived());
+  const ConstRowRef<Scalar> r(reference.rows().derived());
+  if (r.cols() != x.cols() && r.rows() > 0 && x.rows() > 0) {
+    fail(Loss::name, "argument 'R' has " + std::to_string(r.cols()) + " columns, X has " +
+                         std::to_string(x.cols()) + "; both need one column per embedding dimension");
+  }
+  const Index n = x.rows(), m = r.rows();
+  const Tuples shifted = shifted_to_stack(Loss::name, tuples, n, m);
+  RowMatrix<Scalar> stacked(n + m, x.rows() > 0 ? x.cols() : r.cols());
+  stacked.topRows(n) = x;
+  stacked.bottomRows(m) = r;
+  const ConstRowRef<Scalar> z(stacked);
+  const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    if (options.reduction.weighted()) {
+      fail(Loss::name, "argument 'options.reduction' has sample weights; mined tuples against a reference set "
+                       "take none");
+    }
+    if (!grads) return Loss::template eval<Scalar>(metric, z, shifted, options, nullptr, terms);
+    Gradients<Scalar> g;
+    const Scalar value = Loss::template eval<Scalar>(metric, z, shifted, options, &g, terms);
+    grads->clear();
+    grads->push_back(g[0].topRows(n));
+    grads->push_back(reference.has_gradient() ? RowMatrix<Scalar>(g[0].bottomRows(m)) : RowMatrix<Scalar>());
+    for (std::size_t k = 1; k < g.size(); ++k) grads->push_back(std::move(g[k]));
+    return value;
+  };
+  CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};
+  spec.fewest_outputs = 1;
+  return call_forms<DefaultMetric, Scalar, Options>(spec, eval, tail...);
 }
 
 // The public function of a loss on mined index pairs (X, pairs, tail...). Loss supplies

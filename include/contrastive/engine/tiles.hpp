@@ -63,6 +63,9 @@ struct DistanceTile {
   Index i0 = 0, rows = 0, j0 = 0, cols = 0;
   const Scalar* data = nullptr;
   bool diagonal = false;
+  // Columns index a reference set, not the anchors: the loss updates the state
+  // of its rows only (engine/reference_tiles.hpp). Never diagonal.
+  bool reference = false;
 
   const Scalar* row(Index i) const { return data + (i - i0) * cols; }
   // First local column of row i that is a pair (j > i in a diagonal tile).

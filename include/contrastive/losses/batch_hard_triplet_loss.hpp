@@ -63,10 +63,14 @@ class BatchHardTiles {
   static constexpr bool symmetric_tiles = true;
   static constexpr bool order_distances = true;
   static constexpr bool sparse_gradient = true;
+  static constexpr bool reference_tiles = true;
 
-  BatchHardTiles(const LabelVector& labels, const TripletOptions& options, Tally<Scalar> tally,
-                 Vector<Scalar>* terms)
-      : options_(options), tally_(std::move(tally)), terms_(terms), ids_(dense_label_ids(labels)) {
+  // Anchors carry `labels`; the columns carry `column_labels` (the same
+  // labels on symmetric tiles, the reference set's otherwise).
+  BatchHardTiles(const LabelVector& labels, const LabelVector& column_labels, const TripletOptions& options,
+                 Tally<Scalar> tally, Vector<Scalar>* terms)
+      : options_(options), tally_(std::move(tally)), terms_(terms) {
+    dense_label_ids(labels, column_labels, ids_, col_ids_);
     const std::size_t n = static_cast<std::size_t>(labels.size());
     pos_d_.assign(n, -std::numeric_limits<Scalar>::infinity());
     neg_d_.assign(n, std::numeric_limits<Scalar>::infinity());
@@ -84,7 +88,7 @@ class BatchHardTiles {
       if (len <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
-      const std::int32_t* lab = ids_.data() + j0;
+      const std::int32_t* lab = col_ids_.data() + j0;
       const std::int32_t li = ids_[static_cast<std::size_t>(i)];
       const std::int32_t ii = static_cast<std::int32_t>(i);
       Scalar* pd = pos_d_.data() + j0;
@@ -93,7 +97,8 @@ class BatchHardTiles {
       std::int32_t* nj = neg_j_.data() + j0;
       // The column anchors j see i: elementwise selects, vectorised. An index
       // of -1 (nothing yet) sits with an infinite distance no v can tie.
-      for (Index c = 0; c < len; ++c) {
+      // Reference columns are no anchors.
+      for (Index c = 0; c < (t.reference ? 0 : len); ++c) {
         const bool same = lab[c] == li;
         const Scalar v = d[c];
         const bool tp = same & ((v > pd[c]) | ((v == pd[c]) & (ii < pj[c])));
@@ -158,7 +163,7 @@ class BatchHardTiles {
   const TripletOptions& options_;
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
-  std::vector<std::int32_t> ids_;
+  std::vector<std::int32_t> ids_, col_ids_;
   std::vector<Scalar> pos_d_, neg_d_;
   std::vector<std::int32_t> pos_j_, neg_j_;
 };
@@ -166,16 +171,17 @@ class BatchHardTiles {
 struct BatchHardTripletLoss {
   static constexpr const char* name = "batch_hard_triplet_loss";
   using Options = TripletOptions;
+  static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& options,
+                     Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+    require_pair_source<Scalar>(name, metric, s);
     require_triplet_options(name, options, true, false);
-    metric.check_rows(name, X);
-    Tally<Scalar> tally(name, "options.reduction", options.reduction, X.rows(), "the rows of X");
-    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     BatchHardTiles<Scalar>(labels, options, std::move(tally), terms), grads);
+    Tally<Scalar> tally(name, "options.reduction", options.reduction, s.X.rows(), "the rows of X");
+    return run_pairwise_loss<Scalar>(
+        name, metric, s, options.workspace_bytes,
+        BatchHardTiles<Scalar>(s.labels, s.candidate_labels(), options, std::move(tally), terms), grads);
   }
 };
 
@@ -186,6 +192,14 @@ template <class Metric = Euclidean, class DX, class... Tail>
 auto batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
                              const Tail&... tail) {
   return detail::labelled_loss<detail::BatchHardTripletLoss, Metric>(X, labels, tail...);
+}
+
+// batch_hard_triplet_loss(X, labels, reference_set(R, ref_labels[, self_offset]), ...): anchors
+// from X, hardest positive and negative among R's rows; gradients dL/dX, dL/dR.
+template <class Metric = Euclidean, class DX, class DR, class... Tail>
+auto batch_hard_triplet_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                             const Tail&... tail) {
+  return detail::reference_loss<detail::BatchHardTripletLoss, Metric>(X, labels, reference, tail...);
 }
 
 }  // namespace contrastive

@@ -144,11 +144,15 @@ class CircleTiles {
  public:
   static constexpr bool symmetric_tiles = true;
   static constexpr bool sparse_gradient = false;
+  static constexpr bool reference_tiles = true;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  CircleTiles(const LabelVector& labels, const CircleOptions& o, Tally<Scalar> tally, Vector<Scalar>* terms)
-      : term_(o), tally_(std::move(tally)), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()),
-        positives_(labels.size(), Scalar(1)), negatives_(labels.size(), Scalar(1)) {
+  // Anchors carry `labels`, the columns `column_labels` (the same on symmetric tiles).
+  CircleTiles(const LabelVector& labels, const LabelVector& column_labels, const CircleOptions& o, Tally<Scalar> tally,
+              Vector<Scalar>* terms)
+      : term_(o), tally_(std::move(tally)), terms_(terms), n_(labels.size()), positives_(labels.size(), Scalar(1)),
+        negatives_(labels.size(), Scalar(1)) {
+    dense_label_ids(labels, column_labels, ids_, col_ids_);
     if (terms_) terms_->setZero(n_);
   }
 
@@ -164,8 +168,9 @@ class CircleTiles {
       Eigen::Map<Row>(lp.data(), m) = -term_.positive_logit(dv);
       Eigen::Map<Row>(ln.data(), m) = -term_.negative_logit(dv);
       positives_.add_row(i, lp.data(), same.data(), m, scratch);
-      positives_.add_columns(j0, lp.data(), same.data(), m, scratch);
       negatives_.add_row(i, ln.data(), other.data(), m, scratch);
+      if (t.reference) continue;  // reference columns are no anchors
+      positives_.add_columns(j0, lp.data(), same.data(), m, scratch);
       negatives_.add_columns(j0, ln.data(), other.data(), m, scratch);
     }
   }
@@ -197,6 +202,11 @@ class CircleTiles {
       const Eigen::Map<const Row> dv(t.row(i) + c0, m), sv(same.data(), m), ov(other.data(), m);
       const Row lp = -term_.positive_logit(dv), ln = -term_.negative_logit(dv);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
+      if (t.reference) {
+        g = sv * term_.positive_slope(dv) * (positive_factor_(i) * positives_.row_exp(i, lp)) +
+            ov * term_.negative_slope(dv) * (negative_factor_(i) * negatives_.row_exp(i, ln));
+        continue;
+      }
       g = sv * term_.positive_slope(dv) *
               (positive_factor_(i) * positives_.row_exp(i, lp) +
                positive_factor_.segment(j0, m) * positives_.column_exp(j0, lp)) +
@@ -208,14 +218,14 @@ class CircleTiles {
 
  private:
   void masks(Index i, Index j0, Index m, Scalar* same, Scalar* other) const {
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same);
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), other);
+    label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(1), Scalar(0), same);
+    label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(0), Scalar(1), other);
   }
 
   CircleTerm<Scalar> term_;
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
-  std::vector<std::int32_t> ids_;
+  std::vector<std::int32_t> ids_, col_ids_;
   Index n_;
   OnlineSoftmin<Scalar> positives_, negatives_;
   Row positive_factor_, negative_factor_;
@@ -224,15 +234,17 @@ class CircleTiles {
 struct CircleLoss {
   static constexpr const char* name = "circle_loss";
   using Options = CircleOptions;
+  static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
-    validate_circle<Scalar>(name, metric, X, o);
-    Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
-    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
-                                     CircleTiles<Scalar>(labels, o, std::move(tally), terms), grads);
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+    require_pair_source<Scalar>(name, metric, s);
+    validate_circle<Scalar>(name, metric, s.X, o);
+    Tally<Scalar> tally(name, "options.reduction", o.reduction, s.X.rows(), "the rows of X");
+    return run_pairwise_loss<Scalar>(name, metric, s, o.workspace_bytes,
+                                     CircleTiles<Scalar>(s.labels, s.candidate_labels(), o, std::move(tally), terms),
+                                     grads);
   }
 };
 
@@ -307,10 +319,24 @@ auto circle_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tai
   return detail::labelled_loss<detail::CircleLoss, Metric>(X, labels, tail...);
 }
 
+// circle_loss(X, labels, reference_set(R, ref_labels[, self_offset]), ...): grad = {dX, dR}.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto circle_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                 const Tail&... tail) {
+  return detail::reference_loss<detail::CircleLoss, Metric>(X, labels, reference, tail...);
+}
+
 // circle_loss(X, pairs, [metric], [options], [value_only | grad_out...]): mined pairs.
 template <class Metric = Cosine, class DX, class... Tail>
 auto circle_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const Tail&... tail) {
   return detail::pairs_loss<detail::CircleMinedLoss, Metric>(X, pairs, tail...);
+}
+
+// circle_loss(X, pairs, reference_set(R), ...): pairs.first indexes X, pairs.second R.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto circle_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const ReferenceSet<DR>& reference,
+                 const Tail&... tail) {
+  return detail::mined_reference_loss<detail::CircleMinedLoss, Metric>(X, pairs, reference, tail...);
 }
 
 }  // namespace contrastive

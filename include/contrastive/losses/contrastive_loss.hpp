@@ -236,12 +236,22 @@ class BatchContrastiveTiles {
  public:
   static constexpr bool symmetric_tiles = true;
   static constexpr bool sparse_gradient = false;
+  static constexpr bool reference_tiles = true;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  BatchContrastiveTiles(const LabelVector& labels, const ContrastiveOptions& o, const Tally<Scalar>& tally,
-                        Vector<Scalar>* terms)
-      : o_(o), term_(o), terms_(pair_terms_within<Scalar>(terms, labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0) / 2, o.workspace_bytes)),
-        ids_(dense_label_ids(labels)), n_(labels.size()), tally_(tally) {
+  // column_labels: the reference set's labels, or `labels` itself (the same
+  // object) on symmetric tiles. Every pair belongs to its row, so the two
+  // cases differ only in where a pair's term is stored.
+  BatchContrastiveTiles(const LabelVector& labels, const LabelVector& column_labels, const ContrastiveOptions& o,
+                        const Tally<Scalar>& tally, Vector<Scalar>* terms)
+      : o_(o), term_(o), reference_(&labels != &column_labels), m_(column_labels.size()),
+        terms_(pair_terms_within<Scalar>(
+            terms,
+            reference_ ? labels.size() * column_labels.size()
+                       : labels.size() * (labels.size() > 0 ? labels.size() - 1 : 0) / 2,
+            o.workspace_bytes)),
+        n_(labels.size()), tally_(tally) {
+    dense_label_ids(labels, column_labels, ids_, col_ids_);
     for (int s = 0; s < 2; ++s) {
       row_sum_[s] = Row::Zero(n_);
       row_count_[s].assign(static_cast<std::size_t>(n_), 0);
@@ -255,8 +265,11 @@ class BatchContrastiveTiles {
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
-      // Terms in row-major upper-triangle order: pair (i, j) at i (2N - i - 1) / 2 + j - i - 1.
-      Scalar* T = terms_ ? terms_->data() + (i * (2 * n_ - i - 1)) / 2 + (t.j0 + c0 - i - 1) : c_buf.data();
+      // Terms in row-major upper-triangle order: pair (i, j) at i (2N - i - 1) / 2 + j - i - 1;
+      // against a reference set row-major N x M (a self pair's term stays 0).
+      Scalar* T = !terms_     ? c_buf.data()
+                  : reference_ ? terms_->data() + i * m_ + t.j0 + c0
+                               : terms_->data() + (i * (2 * n_ - i - 1)) / 2 + (t.j0 + c0 - i - 1);
       Scalar* S = s_buf.data();
       Scalar* H = h_buf.data();
       hinges(t, i, S, T);
@@ -333,7 +346,7 @@ class BatchContrastiveTiles {
   // exactly: sim * pm + (1 - sim) * nm is exactly one margin and 2 sim - 1 is +-1.
   void hinges(const DistanceTile<Scalar>& t, Index i, Scalar* S, Scalar* C) const {
     const Index c0 = t.first_col(i), m = t.cols - c0;
-    label_mask<Scalar>(ids_, i, t.j0 + c0, m, Scalar(1), Scalar(0), S);
+    label_mask<Scalar>(ids_, col_ids_, i, t.j0 + c0, m, Scalar(1), Scalar(0), S);
     const Scalar pm = term_.pos_margin, nm = term_.neg_margin;
     const Eigen::Map<const Row> sv(S, m), dv(t.row(i) + c0, m);
     Eigen::Map<Row>(C, m) = ((Scalar(2) * sv - Scalar(1)) * (dv - (sv * pm + (Scalar(1) - sv) * nm))).cwiseMax(Scalar(0));
@@ -341,8 +354,10 @@ class BatchContrastiveTiles {
 
   const ContrastiveOptions& o_;
   const ContrastiveTerm<Scalar> term_;
+  bool reference_;
+  Index m_;
   Vector<Scalar>* terms_;
-  std::vector<std::int32_t> ids_;
+  std::vector<std::int32_t> ids_, col_ids_;
   Index n_;
   ContrastiveTally<Scalar> tally_;
   // Per row i: the sums, counts and positive counts of its pairs (i, j > i), negative [0] and positive [1].
@@ -354,16 +369,21 @@ class BatchContrastiveTiles {
 struct BatchContrastiveLoss {
   static constexpr const char* name = "batch_contrastive_loss";
   using Options = ContrastiveOptions;
+  static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+    require_pair_source<Scalar>(name, metric, s);
     validate_contrastive_options(name, o);
-    metric.check_rows(name, X);
-    const Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
-    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
-                                     BatchContrastiveTiles<Scalar>(labels, o, tally, terms), grads);
+    const Tally<Scalar> tally(name, "options.reduction", o.reduction, s.X.rows(), "the rows of X");
+    if (s.is_reference() && tally.weighted()) {
+      fail(name, "argument 'options.reduction' has sample weights, which weigh a pair by both of its rows; "
+                 "against a reference set the reference rows have none");
+    }
+    return run_pairwise_loss<Scalar>(name, metric, s, o.workspace_bytes,
+                                     BatchContrastiveTiles<Scalar>(s.labels, s.candidate_labels(), o, tally, terms),
+                                     grads);
   }
 };
 
@@ -391,11 +411,29 @@ auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const 
   return detail::pairs_loss<detail::ContrastiveMinedLoss, Metric>(X, pairs, tail...);
 }
 
+// contrastive_loss(X, pairs, reference_set(R), ...): pairs.first indexes X, pairs.second R
+// (mine_pairs against a reference set); grad = {dX, dR}.
+template <class Metric = Euclidean, class DX, class DR, class... Tail>
+auto contrastive_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const ReferenceSet<DR>& reference,
+                      const Tail&... tail) {
+  return detail::mined_reference_loss<detail::ContrastiveMinedLoss, Metric>(X, pairs, reference, tail...);
+}
+
 // batch_contrastive_loss(X, labels, [metric], [options], [value_only | grad_out...]): all pairs i < j.
 template <class Metric = Euclidean, class DX, class... Tail>
 auto batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
                             const Tail&... tail) {
   return detail::labelled_loss<detail::BatchContrastiveLoss, Metric>(X, labels, tail...);
+}
+
+// batch_contrastive_loss(X, labels, reference_set(R, ref_labels[, self_offset]), ...): every
+// (query, reference) pair; grad = {dX, dR}; terms: N x M row-major while they fit the workspace.
+// At R = X (self_offset 0) each unordered pair counts twice, as in PML: Mean and
+// MeanNonZero equal the batch form, Sum is twice it.
+template <class Metric = Euclidean, class DX, class DR, class... Tail>
+auto batch_contrastive_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                            const Tail&... tail) {
+  return detail::reference_loss<detail::BatchContrastiveLoss, Metric>(X, labels, reference, tail...);
 }
 
 }  // namespace contrastive

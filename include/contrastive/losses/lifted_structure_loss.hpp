@@ -285,17 +285,19 @@ struct GeneralizedLiftedSpec {
 struct GeneralizedLiftedStructureLoss {
   static constexpr const char* name = "generalized_lifted_structure_loss";
   using Options = LiftedStructureOptions;
+  static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+    require_pair_source<Scalar>(name, metric, s);
     validate_lifted_options(name, o);
-    metric.check_rows(name, X);
-    Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
+    Tally<Scalar> tally(name, "options.reduction", o.reduction, s.X.rows(), "the rows of X");
     return run_pairwise_loss<Scalar>(
-        name, metric, X, o.workspace_bytes,
-        TwoSidedLogSumExpTiles<Scalar, GeneralizedLiftedSpec>(labels, o, std::move(tally), terms), grads);
+        name, metric, s, o.workspace_bytes,
+        TwoSidedLogSumExpTiles<Scalar, GeneralizedLiftedSpec>(s.labels, s.candidate_labels(), o, std::move(tally),
+                                                              terms),
+        grads);
   }
 };
 
@@ -313,6 +315,13 @@ auto lifted_structure_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
 template <class Metric = Euclidean, class DX, class... Tail>
 auto generalized_lifted_structure_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   return detail::labelled_loss<detail::GeneralizedLiftedStructureLoss, Metric>(X, labels, tail...);
+}
+
+// generalized_lifted_structure_loss(X, labels, reference_set(R, ref_labels[, self_offset]), ...): grad = {dX, dR}.
+template <class Metric = Euclidean, class DX, class DR, class... Tail>
+auto generalized_lifted_structure_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
+                                       const ReferenceSet<DR>& reference, const Tail&... tail) {
+  return detail::reference_loss<detail::GeneralizedLiftedStructureLoss, Metric>(X, labels, reference, tail...);
 }
 
 }  // namespace contrastive

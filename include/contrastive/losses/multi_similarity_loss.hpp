@@ -178,16 +178,17 @@ using MultiSimilarityTiles = TwoSidedLogSumExpTiles<Scalar, MultiSimilaritySpec>
 struct MultiSimilarityLoss {
   static constexpr const char* name = "multi_similarity_loss";
   using Options = MultiSimilarityOptions;
+  static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+    require_pair_source<Scalar>(name, metric, s);
     validate_multi_similarity_options(name, o);
-    metric.check_rows(name, X);
-    Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
-    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
-                                     MultiSimilarityTiles<Scalar>(labels, o, std::move(tally), terms), grads);
+    Tally<Scalar> tally(name, "options.reduction", o.reduction, s.X.rows(), "the rows of X");
+    return run_pairwise_loss<Scalar>(
+        name, metric, s, o.workspace_bytes,
+        MultiSimilarityTiles<Scalar>(s.labels, s.candidate_labels(), o, std::move(tally), terms), grads);
   }
 };
 
@@ -267,9 +268,23 @@ auto multi_similarity_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels,
 
 // multi_similarity_loss(X, pairs, [metric], [options], [value_only | grad_out...]): mined pairs
 // (PML's indices_tuple); grad = {dX}; terms: one per row.
+// multi_similarity_loss(X, labels, reference_set(R, ref_labels[, self_offset]), ...): grad = {dX, dR}.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto multi_similarity_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                           const Tail&... tail) {
+  return detail::reference_loss<detail::MultiSimilarityLoss, Metric>(X, labels, reference, tail...);
+}
+
 template <class Metric = Cosine, class DX, class... Tail>
 auto multi_similarity_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const Tail&... tail) {
   return detail::pairs_loss<detail::MultiSimilarityMinedLoss, Metric>(X, pairs, tail...);
+}
+
+// multi_similarity_loss(X, pairs, reference_set(R), ...): pairs.first indexes X, pairs.second R.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto multi_similarity_loss(const Eigen::MatrixBase<DX>& X, const Pairs& pairs, const ReferenceSet<DR>& reference,
+                           const Tail&... tail) {
+  return detail::mined_reference_loss<detail::MultiSimilarityMinedLoss, Metric>(X, pairs, reference, tail...);
 }
 
 }  // namespace contrastive

@@ -70,11 +70,15 @@ class NCATiles {
  public:
   static constexpr bool symmetric_tiles = true;
   static constexpr bool sparse_gradient = false;
+  static constexpr bool reference_tiles = true;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  NCATiles(const LabelVector& labels, const NCAOptions& o, Tally<Scalar> tally, Vector<Scalar>* terms)
-      : scale_(static_cast<Scalar>(o.softmax_scale)), tally_(std::move(tally)), terms_(terms),
-        ids_(dense_label_ids(labels)), n_(labels.size()), all_(labels.size(), scale_), same_(labels.size(), scale_) {
+  // Anchors carry `labels`, the columns `column_labels` (the same on symmetric tiles).
+  NCATiles(const LabelVector& labels, const LabelVector& column_labels, const NCAOptions& o, Tally<Scalar> tally,
+           Vector<Scalar>* terms)
+      : scale_(static_cast<Scalar>(o.softmax_scale)), tally_(std::move(tally)), terms_(terms), n_(labels.size()),
+        all_(labels.size(), scale_), same_(labels.size(), scale_) {
+    dense_label_ids(labels, column_labels, ids_, col_ids_);
     if (terms_) terms_->setZero(n_);
   }
 
@@ -87,13 +91,14 @@ class NCATiles {
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
-      label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same.data());
+      label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(1), Scalar(0), same.data());
       all_.add_row(i, d, ones.data(), m, scratch);
-      all_.add_columns(j0, d, ones.data(), m, scratch);
+      if (!t.reference) all_.add_columns(j0, d, ones.data(), m, scratch);  // reference columns are no anchors
       // Most tile rows hold none of the row's class: the same-class softmin
       // would add exactly nothing there, at two exponentials per entry.
       if (!any_kept(same.data(), m)) continue;
       same_.add_row(i, d, same.data(), m, scratch);
+      if (t.reference) continue;
       same_.add_columns(j0, d, same.data(), m, scratch);
     }
   }
@@ -124,9 +129,14 @@ class NCATiles {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
-      label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same.data());
+      label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(1), Scalar(0), same.data());
       const Eigen::Map<const Row> dv(t.row(i) + c0, m), sv(same.data(), m);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
+      if (t.reference) {
+        g = all_factor_(i) * all_.row_exp(i, dv);
+        if (any_kept(same.data(), m)) g += sv * (same_factor_(i) * same_.row_exp(i, dv));
+        continue;
+      }
       g = all_factor_(i) * all_.row_exp(i, dv) + all_factor_.segment(j0, m) * all_.column_exp(j0, dv);
       if (!any_kept(same.data(), m)) continue;
       g += sv * (same_factor_(i) * same_.row_exp(i, dv) + same_factor_.segment(j0, m) * same_.column_exp(j0, dv));
@@ -141,7 +151,7 @@ class NCATiles {
   Scalar scale_;
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
-  std::vector<std::int32_t> ids_;
+  std::vector<std::int32_t> ids_, col_ids_;
   Index n_;
   OnlineSoftmin<Scalar> all_, same_;
   Row all_factor_, same_factor_;
@@ -150,19 +160,19 @@ class NCATiles {
 struct NCALoss {
   static constexpr const char* name = "nca_loss";
   using Options = NCAOptions;
+  static constexpr bool pair_source = true;
 
-  template <class Scalar, class Metric>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     const Options& o, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-    require_embeddings<Scalar>(name, "X", X);
+  template <class Scalar, class Metric, class Source>
+  static Scalar eval(const Metric& metric, const Source& s, const Options& o, Gradients<Scalar>* grads,
+                     Vector<Scalar>* terms) {
+    require_pair_source<Scalar>(name, metric, s);
     require_positive(name, "options.softmax_scale", o.softmax_scale);
     if (!std::isfinite(static_cast<Scalar>(o.softmax_scale))) {
       fail(name, "argument 'options.softmax_scale' overflows the embeddings' scalar type");
     }
-    metric.check_rows(name, X);
-    Tally<Scalar> tally(name, "options.reduction", o.reduction, X.rows(), "the rows of X");
-    return run_pairwise_loss<Scalar>(name, metric, X, o.workspace_bytes,
-                                     NCATiles<Scalar>(labels, o, std::move(tally), terms), grads);
+    Tally<Scalar> tally(name, "options.reduction", o.reduction, s.X.rows(), "the rows of X");
+    return run_pairwise_loss<Scalar>(name, metric, s, o.workspace_bytes,
+                                     NCATiles<Scalar>(s.labels, s.candidate_labels(), o, std::move(tally), terms), grads);
   }
 };
 
@@ -172,6 +182,13 @@ struct NCALoss {
 template <class Metric = SquaredEuclidean, class DX, class... Tail>
 auto nca_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   return detail::labelled_loss<detail::NCALoss, Metric>(X, labels, tail...);
+}
+
+// nca_loss(X, labels, reference_set(R, ref_labels[, self_offset]), ...): grad = {dX, dR}.
+template <class Metric = SquaredEuclidean, class DX, class DR, class... Tail>
+auto nca_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+              const Tail&... tail) {
+  return detail::reference_loss<detail::NCALoss, Metric>(X, labels, reference, tail...);
 }
 
 }  // namespace contrastive

@@ -84,7 +84,8 @@ class NTXentTiles {
   static constexpr bool sparse_gradient = false;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  NTXentTiles(const LabelVector& labels, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
+  // Symmetric tiles only: column_labels is `labels` (no reference-set form).
+  NTXentTiles(const LabelVector& labels, const LabelVector&, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
               Vector<Scalar>* terms)
       : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
         inv_t_(inv_t), softmin_(labels.size(), inv_t) {
@@ -234,7 +235,8 @@ struct NTXentViewsLoss {
     z.bottomRows(n) = view2;
     LabelVector labels(2 * n);
     for (Index i = 0; i < n; ++i) labels(i) = labels(i + n) = static_cast<Label>(i);
-    const Scalar value = NTXentLabelsLoss::eval<Scalar>(metric, ConstRowRef<Scalar>(z), labels, temperature,
+    const ConstRowRef<Scalar> zr(z);
+    const Scalar value = NTXentLabelsLoss::eval<Scalar>(metric, BatchSource<Scalar>{zr, labels}, temperature,
                                                         stacked_options, grads, terms);
     if (grads) {
       // {d[view1; view2], params...} -> {d view1, d view2, params...}

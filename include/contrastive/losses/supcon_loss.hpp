@@ -75,14 +75,24 @@ class SupConTiles {
  public:
   static constexpr bool symmetric_tiles = true;
   static constexpr bool sparse_gradient = false;
+  static constexpr bool reference_tiles = true;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 
-  SupConTiles(const LabelVector& labels, Scalar inv_t, const SupConOptions&, Tally<Scalar> tally,
-              Vector<Scalar>* terms)
-      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
-        inv_t_(inv_t), softmin_(labels.size(), inv_t), positive_d_(Row::Zero(labels.size())) {
-    // No positive pair or no negative anywhere: loss 0, zero gradient.
-    empty_ = !groups_.any_positive || !groups_.any_negative;
+  // column_labels: the reference set's labels, or `labels` itself (the same
+  // object) on the batch's symmetric tiles.
+  SupConTiles(const LabelVector& labels, const LabelVector& column_labels, Scalar inv_t, const SupConOptions&,
+              Tally<Scalar> tally, Vector<Scalar>* terms)
+      : tally_(std::move(tally)), terms_(terms), groups_(labels), n_(labels.size()), inv_t_(inv_t),
+        softmin_(labels.size(), inv_t), positive_d_(Row::Zero(labels.size())),
+        reference_(&labels != &column_labels) {
+    dense_label_ids(labels, column_labels, ids_, col_ids_);
+    // No positive pair or no negative anywhere: loss 0, zero gradient. Against
+    // a reference set the pairs are counted on the tiles instead.
+    empty_ = !reference_ && (!groups_.any_positive || !groups_.any_negative);
+    if (reference_) {
+      positives_.setZero(n_);
+      negatives_.setZero(n_);
+    }
     if (terms_) terms_->setZero(n_);
     ones_.fill(Scalar(1));
   }
@@ -99,9 +109,15 @@ class SupConTiles {
       Scalar* S = same_mask(i, j0, m, same.data());
       const Scalar* keep = ones_.data();  // every other row is in the softmax
       softmin_.add_row(i, d, keep, m, scratch);
-      softmin_.add_columns(j0, d, keep, m, scratch);
       const Eigen::Map<const Row> dv(d, m), sv(S, m);
       positive_d_(i) += (dv * sv).sum();
+      if (t.reference) {  // reference columns are no anchors
+        const Scalar count = sv.sum();
+        positives_(i) += count;
+        negatives_(i) += static_cast<Scalar>(m) - count;
+        continue;
+      }
+      softmin_.add_columns(j0, d, keep, m, scratch);
       positive_d_.segment(j0, m) += dv * sv;
     }
   }
@@ -110,11 +126,11 @@ class SupConTiles {
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     row_a_.setZero(n_);
     row_b_.setZero(n_);
+    if (reference_) empty_ = !(positives_.maxCoeff() > Scalar(0)) || !(negatives_.maxCoeff() > Scalar(0));
     if (empty_) return tally_.finish();
     for (Index i = 0; i < n_; ++i) {
-      const Index size = groups_.class_size(i);
-      if (size == 1) continue;
-      const Scalar p = static_cast<Scalar>(size - 1);
+      const Scalar p = reference_ ? positives_(i) : static_cast<Scalar>(groups_.class_size(i) - 1);
+      if (p == Scalar(0)) continue;
       // term = log sum_k exp(s_ik - max) - mean_p (s_ip - max); both parts are >= 0.
       const Scalar term = tally_.add(
           i, std::log(softmin_.sum()(i)) - (softmin_.shift()(i) - positive_d_(i) / p) * inv_t_);
@@ -137,6 +153,10 @@ class SupConTiles {
       const Eigen::Map<const Row> dv(t.row(i) + c0, m);
       const Eigen::Map<const Row> sv(same_mask(i, j0, m, same.data()), m);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
+      if (t.reference) {
+        g = row_a_(i) * softmin_.row_exp(i, dv) + row_b_(i) * sv;
+        continue;
+      }
       g = row_a_(i) * softmin_.row_exp(i, dv) + row_b_(i) * sv +
           row_a_.segment(j0, m) * softmin_.column_exp(j0, dv) + row_b_.segment(j0, m) * sv;
     }
@@ -144,19 +164,21 @@ class SupConTiles {
 
  private:
   Scalar* same_mask(Index i, Index j0, Index m, Scalar* out) const {
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), out);
+    label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(1), Scalar(0), out);
     return out;
   }
 
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
   LabelGroups groups_;
-  std::vector<std::int32_t> ids_;
+  std::vector<std::int32_t> ids_, col_ids_;
   Index n_;
   Scalar inv_t_;
   bool empty_ = false;
   OnlineSoftmin<Scalar> softmin_;
   Row positive_d_, row_a_, row_b_;
+  bool reference_;
+  Row positives_, negatives_;  // reference tiles: each query's pairs, counted
   TileRowBuffer<Scalar> ones_;
 };
 
@@ -173,6 +195,14 @@ template <class Metric = Cosine, class DX, class... Tail>
 auto supcon_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, double temperature,
                  const Tail&... tail) {
   return detail::labelled_loss_with<detail::SupConLoss, Metric>(X, labels, temperature, tail...);
+}
+
+// supcon_loss(X, labels, reference_set(R, ref_labels[, self_offset]), temperature, ...): anchors from X,
+// the softmax over R's rows; grad = {dX, dR}.
+template <class Metric = Cosine, class DX, class DR, class... Tail>
+auto supcon_loss(const Eigen::MatrixBase<DX>& X, const Labels& labels, const ReferenceSet<DR>& reference,
+                 double temperature, const Tail&... tail) {
+  return detail::reference_loss_with<detail::SupConLoss, Metric>(X, labels, reference, temperature, tail...);
 }
 
 }  // namespace contrastive

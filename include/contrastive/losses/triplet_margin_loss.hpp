@@ -202,4 +202,12 @@ auto triplet_margin_loss(const Eigen::MatrixBase<DX>& X, const Triplets& triplet
                                                             eval, tail...);
 }
 
+// triplet_margin_loss(X, triplets, reference_set(R), ...): anchors index X, positives and
+// negatives index R (mine_triplets against a reference set); grad = {dX, dR}.
+template <class Metric = Euclidean, class DX, class DR, class... Tail>
+auto triplet_margin_loss(const Eigen::MatrixBase<DX>& X, const Triplets& triplets, const ReferenceSet<DR>& reference,
+                         const Tail&... tail) {
+  return detail::mined_reference_loss<detail::TripletMarginIndexLoss, Metric>(X, triplets, reference, tail...);
+}
+
 }  // namespace contrastive

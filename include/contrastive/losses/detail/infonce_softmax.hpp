@@ -43,18 +43,20 @@ Scalar inverse_temperature(const char* function, double temperature) {
 // The evaluation of an InfoNCE loss on (X, labels, temperature): validation,
 // then the engine on the loss's tiles, Tiles<Scalar>(labels, 1 / t, options, tally, terms).
 template <class Derived, template <class> class Tiles>
+// On a BatchSource (the batch itself) or a PairSource (queries against a reference set).
 struct TemperatureLoss {
-  template <class Scalar, class Metric, class Options>
-  static Scalar eval(const Metric& metric, const ConstRowRef<Scalar>& X, const LabelVector& labels,
-                     double temperature, const Options& options, std::vector<RowMatrix<Scalar>>* grads,
-                     Vector<Scalar>* terms) {
+  static constexpr bool pair_source = true;
+
+  template <class Scalar, class Metric, class Source, class Options>
+  static Scalar eval(const Metric& metric, const Source& s, double temperature, const Options& options,
+                     std::vector<RowMatrix<Scalar>>* grads, Vector<Scalar>* terms) {
     const char* name = Derived::name;
-    require_embeddings<Scalar>(name, "X", X);
+    require_pair_source<Scalar>(name, metric, s);
     const Scalar inv_t = inverse_temperature<Scalar>(name, temperature);
-    metric.check_rows(name, X);
-    Tally<Scalar> tally(name, "options.reduction", options.reduction, X.rows(), "the rows of X");
-    return run_pairwise_loss<Scalar>(name, metric, X, options.workspace_bytes,
-                                     Tiles<Scalar>(labels, inv_t, options, std::move(tally), terms), grads);
+    Tally<Scalar> tally(name, "options.reduction", options.reduction, s.X.rows(), "the rows of X");
+    return run_pairwise_loss<Scalar>(
+        name, metric, s, options.workspace_bytes,
+        Tiles<Scalar>(s.labels, s.candidate_labels(), inv_t, options, std::move(tally), terms), grads);
   }
 };
 

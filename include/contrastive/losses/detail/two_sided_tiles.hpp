@@ -43,13 +43,17 @@ class TwoSidedLogSumExpTiles {
  public:
   static constexpr bool symmetric_tiles = true;
   static constexpr bool sparse_gradient = false;
+  static constexpr bool reference_tiles = true;
   using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
   using Options = typename Spec::Options;
 
-  TwoSidedLogSumExpTiles(const LabelVector& labels, const Options& o, Tally<Scalar> tally, Vector<Scalar>* terms)
-      : o_(o), tally_(std::move(tally)), terms_(terms), ids_(dense_label_ids(labels)), n_(labels.size()),
+  // Anchors carry `labels`, the columns `column_labels` (the same on symmetric tiles).
+  TwoSidedLogSumExpTiles(const LabelVector& labels, const LabelVector& column_labels, const Options& o,
+                         Tally<Scalar> tally, Vector<Scalar>* terms)
+      : o_(o), tally_(std::move(tally)), terms_(terms), n_(labels.size()),
         positives_(labels.size(), static_cast<Scalar>(Spec::positive_scale(o))),
         negatives_(labels.size(), static_cast<Scalar>(Spec::negative_scale(o))) {
+    dense_label_ids(labels, column_labels, ids_, col_ids_);
     if (terms_) terms_->setZero(n_);
   }
 
@@ -64,8 +68,9 @@ class TwoSidedLogSumExpTiles {
       masks(i, j0, m, same.data(), other.data());
       Eigen::Map<Row>(minus.data(), m) = -Eigen::Map<const Row>(d, m);
       positives_.add_row(i, minus.data(), same.data(), m, scratch);
-      positives_.add_columns(j0, minus.data(), same.data(), m, scratch);
       negatives_.add_row(i, d, other.data(), m, scratch);
+      if (t.reference) continue;  // reference columns are no anchors
+      positives_.add_columns(j0, minus.data(), same.data(), m, scratch);
       negatives_.add_columns(j0, d, other.data(), m, scratch);
     }
   }
@@ -96,6 +101,10 @@ class TwoSidedLogSumExpTiles {
       masks(i, j0, m, same.data(), other.data());
       const Eigen::Map<const Row> dv(t.row(i) + c0, m), sv(same.data(), m), ov(other.data(), m);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
+      if (t.reference) {
+        g = sv * (positive_factor_(i) * positives_.row_exp(i, -dv)) + ov * (negative_factor_(i) * negatives_.row_exp(i, dv));
+        continue;
+      }
       g = sv * (positive_factor_(i) * positives_.row_exp(i, -dv) +
                 positive_factor_.segment(j0, m) * positives_.column_exp(j0, -dv)) +
           ov * (negative_factor_(i) * negatives_.row_exp(i, dv) +
@@ -105,14 +114,14 @@ class TwoSidedLogSumExpTiles {
 
  private:
   void masks(Index i, Index j0, Index m, Scalar* same, Scalar* other) const {
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(1), Scalar(0), same);
-    label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), other);
+    label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(1), Scalar(0), same);
+    label_mask<Scalar>(ids_, col_ids_, i, j0, m, Scalar(0), Scalar(1), other);
   }
 
   const Options& o_;
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
-  std::vector<std::int32_t> ids_;
+  std::vector<std::int32_t> ids_, col_ids_;
   Index n_;
   OnlineSoftmin<Scalar> positives_, negatives_;
   Row positive_factor_, negative_factor_;
