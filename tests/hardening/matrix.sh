@@ -15,10 +15,11 @@
 #   sh tests/hardening/matrix.sh                 # all 8
 #   CONFIGS="clang++:20:Debug" sh tests/hardening/matrix.sh
 #
-# CI (.ci/run) passes the six configurations its other stages do not build,
-# clang++ C++20 before g++ C++20 so that each compiler checks the headers once:
-# the README test command is the whole suite under g++ C++17 Release, and the
-# ASan + UBSan stage is the whole suite under clang++ C++17 Debug.
+# CI (.ci/run) passes three configurations its other stages do not build
+# (g++ C++17 Debug, clang++ C++20 Release, g++ C++20 Debug), clang++ C++20
+# before g++ C++20 so that each compiler checks the headers once: the README
+# test command is the whole suite under g++ C++17 Release, and the ASan + UBSan
+# stage is the whole suite under clang++ C++17 Debug.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 base="${BUILD_ROOT:-$root}/build-hardening-matrix"
