@@ -65,9 +65,10 @@ void normalized_rows_backward(Eigen::MatrixBase<DU>& dU, const Eigen::MatrixBase
   }
 }
 
-// Classes per block: the cosines of N rows against B classes (K sub-centres
-// each: N x BK raw cosines, reused for their gradient), the block's logits or
-// probabilities (N x B), and the argmax of the sub-centres (K > 1).
+// Classes per block, at (K + 2) N scalars per class (and N int32 with K > 1):
+// that covers the block's cosines, logits or probabilities (N x B) and, with
+// K > 1, the argmax of the sub-centres (N x B) and the raw sub-centre cosines
+// of one chunk of at most B classes (N x K per class).
 inline Index classes_per_block(const char* function, Index rows, Index classes, Index sub_centers,
                                std::size_t scalar_bytes, std::size_t workspace_bytes) {
   if (classes == 0 || rows == 0) return std::max<Index>(classes, 1);
@@ -97,6 +98,11 @@ class ClassBlocks {
         chunk_(sub_center_chunk(X.rows(), sub_centers)), x_inv_(inverse_row_norms<Scalar>(X)),
         w_inv_(inverse_row_norms<Scalar>(W)) {
     unit_ = X.array().colwise() * x_inv_.array();
+    // arg_ holds sub-centre indices as Scalar: exact up to 2^digits.
+    if (k_ > (Index(1) << std::numeric_limits<Scalar>::digits)) {
+      fail(function, "options.sub_centers = " + std::to_string(k_) + " exceeds the " +
+                         std::to_string(std::numeric_limits<Scalar>::digits) + "-bit mantissa of the scalar type");
+    }
     if (k_ > 1) w_inv_k_ = Eigen::Map<const RowMatrix<Scalar>>(w_inv_.data(), classes_, k_).transpose();
   }
 
@@ -154,13 +160,14 @@ class ClassBlocks {
  private:
   using StridedRows = Eigen::Map<const RowMatrix<Scalar>, 0, Eigen::OuterStride<>>;
   using StridedRowsOut = Eigen::Map<RowMatrix<Scalar>, 0, Eigen::OuterStride<>>;
-  using IndexArray = Eigen::Array<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
   // K > 1 works on chunks of classes whose N x (chunk K) raw cosines stay in
-  // cache (about 256 KiB) while the max over K and its backward run on them.
+  // cache (about 2^17 scalars) while the max over K and its backward run on
+  // them; a multiple of 16 classes, so the rows' loops have no scalar tails.
   static Index sub_center_chunk(Index rows, Index k) {
-    constexpr Index scalars = Index(1) << 16;
-    return std::max<Index>(1, scalars / std::max<Index>(1, rows * k));
+    constexpr Index scalars = Index(1) << 17;
+    const Index m = scalars / std::max<Index>(1, rows * k);
+    return m > 16 ? m - m % 16 : std::max<Index>(1, m);
   }
 
   // Sub-centre s of the classes c0 + q0 .. + m: rows (c0 + q0 + q) K + s of W,
@@ -180,14 +187,17 @@ class ClassBlocks {
       raw_.middleCols(s * m, m).noalias() = unit_ * sub_center_rows(c, m, s).transpose();
     }
     for (Index i = 0; i < rows(); ++i) {
+      for (Index s = 0; s < k_; ++s) {
+        raw_.row(i).segment(s * m, m).array() *= w_inv_k_.row(s).segment(c, m).array();
+      }
       auto best = S.row(i).segment(q0, m).array();
-      auto arg = arg_.row(i).segment(q0, m);
-      best = raw_.row(i).head(m).array() * w_inv_k_.row(0).segment(c, m).array();
+      auto arg = arg_.row(i).segment(q0, m).array();
+      best = raw_.row(i).head(m).array();
       arg.setZero();
       for (Index s = 1; s < k_; ++s) {
-        const RowArray cs = raw_.row(i).segment(s * m, m).array() * w_inv_k_.row(s).segment(c, m).array();
+        const auto cs = raw_.row(i).segment(s * m, m).array();
         const auto larger = cs > best;  // strictly: the first largest keeps the gradient
-        arg = larger.select(static_cast<std::int32_t>(s), arg);
+        arg = larger.select(static_cast<Scalar>(s), arg);
         best = larger.select(cs, best);
       }
     }
@@ -202,10 +212,10 @@ class ClassBlocks {
     raw_.resize(rows(), k_ * m);
     for (Index i = 0; i < rows(); ++i) {
       const auto g = G.row(i).segment(q0, m).array();
-      const auto arg = arg_.row(i).segment(q0, m);
+      const auto arg = arg_.row(i).segment(q0, m).array();
       for (Index s = 0; s < k_; ++s) {
         raw_.row(i).segment(s * m, m).array() =
-            (arg == static_cast<std::int32_t>(s)).select(g * w_inv_k_.row(s).segment(c, m).array(), Scalar(0));
+            (arg == static_cast<Scalar>(s)).select(g * w_inv_k_.row(s).segment(c, m).array(), Scalar(0));
       }
     }
     for (Index s = 0; s < k_; ++s) {
@@ -235,7 +245,9 @@ class ClassBlocks {
   RowMatrix<Scalar> w_inv_k_;  // K > 1: w_inv_k_(s, c) = 1 / |w_(cK+s)|
   RowMatrix<Scalar> unit_;
   Block raw_;
-  IndexArray arg_;  // K > 1: the argmax sub-centre per row and class of the block
+  // K > 1: the argmax sub-centre s per row and class of the block, held as a
+  // Scalar (exact below 2^24) so its selects vectorise with the cosines'.
+  Block arg_;
 };
 
 // What softmax_head needs of a loss: the target's margin function on a
