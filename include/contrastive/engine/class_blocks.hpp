@@ -131,7 +131,7 @@ class ClassBlocks {
       if (scaled) S.array().rowwise() *= column_scale(b);
       return;
     }
-    arg_.resize(rows(), nc);
+    if (with_arg_) arg_.resize(rows(), nc);
     for (Index q0 = 0; q0 < nc; q0 += chunk_) sub_center_max(c0, q0, std::min(chunk_, nc - q0), S);
   }
 
@@ -153,7 +153,9 @@ class ClassBlocks {
     dU.noalias() += G * W_.middleRows(c0, nc);
   }
 
-  // dL/dX from dL/dX^ (in place).
+  // For a value-only call: no backward follows, so K > 1 keeps no argmax.
+  void value_only() { with_arg_ = false; }
+
   // dL/dX from dL/dX^ (in place).
   void finish_rows(RowMatrix<Scalar>& dU) const { normalized_rows_backward<Scalar>(dU, X_, x_inv_); }
 
@@ -187,18 +189,22 @@ class ClassBlocks {
       raw_.middleCols(s * m, m).noalias() = unit_ * sub_center_rows(c, m, s).transpose();
     }
     for (Index i = 0; i < rows(); ++i) {
-      for (Index s = 0; s < k_; ++s) {
-        raw_.row(i).segment(s * m, m).array() *= w_inv_k_.row(s).segment(c, m).array();
-      }
+      // The cosines scaled by 1 / |w| as they are compared (one pass over raw_).
+      const auto cosine = [&](Index s) {
+        return raw_.row(i).segment(s * m, m).array() * w_inv_k_.row(s).segment(c, m).array();
+      };
       auto best = S.row(i).segment(q0, m).array();
+      best = cosine(0);
+      if (!with_arg_) {
+        for (Index s = 1; s < k_; ++s) best = best.max(cosine(s));
+        continue;
+      }
       auto arg = arg_.row(i).segment(q0, m).array();
-      best = raw_.row(i).head(m).array();
       arg.setZero();
       for (Index s = 1; s < k_; ++s) {
-        const auto cs = raw_.row(i).segment(s * m, m).array();
-        const auto larger = cs > best;  // strictly: the first largest keeps the gradient
+        const auto larger = cosine(s) > best;  // strictly: the first largest keeps the gradient
         arg = larger.select(static_cast<Scalar>(s), arg);
-        best = larger.select(cs, best);
+        best = larger.select(cosine(s), best);
       }
     }
   }
@@ -248,6 +254,7 @@ class ClassBlocks {
   // K > 1: the argmax sub-centre s per row and class of the block, held as a
   // Scalar (exact below 2^24) so its selects vectorise with the cosines'.
   Block arg_;
+  bool with_arg_ = true;
 };
 
 // What softmax_head needs of a loss: the target's margin function on a
@@ -282,6 +289,7 @@ Scalar softmax_head(ClassBlocks<Scalar>& head, const LabelVector& labels, const 
   const Array a = rows.scale.array();
   typename ClassBlocks<Scalar>::Block S;
   RowArray tmp;
+  if (!dU) head.value_only();
 
   // Row i of block b's cosines (x^ W_b^T, unscaled when K = 1) becomes its logits z.
   const auto logits = [&](Index b, RowMap z, Index i, bool record) {
