@@ -14,7 +14,9 @@
 // ClassBlocks gives a loss those cosines block by block and takes back
 // dL/dcos for the block: dX^ += G diag(1/|w|) W_b and dW_b = chain(G^T X^),
 // the normalisations' backward applied once at the end for X and per block
-// for W (written straight into dL/dW's rows).
+// for W (written straight into dL/dW's rows). With K > 1 a block is walked in
+// cache-sized chunks of classes, one product per sub-centre on W's rows
+// cK + s, so the max over K and the routing of its gradient are elementwise.
 //
 // softmax_head runs the cross-entropy family on it: logits
 //   z_ic = a_i cos_ic (c != y_i),   z_iy = a_i psi(cos_iy)
