@@ -3,6 +3,13 @@ dL/dW) on one torch thread, at the size bench/class_heads measures
 (N = 256, c = 10,000, D = 128, float32). Median of 15 after a warm-up.
 
     PYTHONPATH=/path/to/pytorch-metric-learning-2.8.1/src /usr/bin/python3 bench/compare_pml_class_heads.py
+
+Debian's python3-torch runs its products on the reference BLAS (libblas.so.3),
+about 14x slower than OpenBLAS on the sub-centre head's 256 x 128 x 30,000
+product here: put Debian's libopenblas0-pthread first
+(LD_LIBRARY_PATH=<its root>/usr/lib/x86_64-linux-gnu/openblas-pthread,
+OPENBLAS_NUM_THREADS=1), or PML looks slower than it is. The script prints
+torch's time for that product first.
 """
 import statistics
 import sys
@@ -32,6 +39,14 @@ CASES = [
 ]
 
 print("PML 2.8.1, torch %s, one thread, N = %d, c = %d, D = %d, float32" % (torch.__version__, N, C, D))
+w3 = torch.randn(D, 3 * C, generator=gen)
+product = []
+for r in range(6):
+    t = time.perf_counter()
+    torch.mm(x, w3)
+    product.append(time.perf_counter() - t)
+print("torch %d x %d x %d product: %.2f ms (OpenBLAS: tens of ms; the reference BLAS: hundreds)"
+      % (N, D, 3 * C, 1e3 * statistics.median(product[1:])))
 for name, make in CASES:
     loss = make()
     times = []

@@ -108,7 +108,7 @@ float class_loss_and_gradient(const Flags& f, const Matrix& E, const LabelVector
       return contrastive::subcenter_arcface_loss(E, labels, W, o, dE, dW);
     }
     case LossKind::NormalizedSoftmax:
-      return contrastive::normalized_softmax_loss(E, labels, W, contrastive::NormalizedSoftmaxOptions{f.temperature}, dE, dW);
+      return contrastive::normalized_softmax_loss(E, labels, W, contrastive::NormalizedSoftmaxOptions{f.temperature_or_default()}, dE, dW);
     case LossKind::ProxyNCA: return contrastive::proxy_nca_loss(E, labels, W, contrastive::ProxyNCAOptions{scale}, dE, dW);
     case LossKind::ProxyAnchor:
       return contrastive::proxy_anchor_loss(E, labels, W, contrastive::ProxyAnchorOptions{margin, scale}, dE, dW);

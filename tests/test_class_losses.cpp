@@ -427,6 +427,45 @@ TEST_CASE("class-weight losses: the blocked head equals the whole head", "[class
   }
 }
 
+TEST_CASE("subcenter_arcface_loss: many rows (chunks of classes) equal the rows one by one", "[class_losses][blocks]") {
+  // K > 1 walks a block in chunks of about 2^17 / (N K) classes (a multiple of
+  // 16): 300 rows, K = 3 give chunks of 144 classes over 400 (and over blocks of
+  // 200, 50 and 1 classes); one row alone fits all 400 in one chunk. With Sum,
+  // the loss is the sum of the rows' losses, dL/dW the sum of theirs.
+  const Index n = 300, dim = 5;
+  const int classes = 400;
+  const Eigen::VectorXi y = random_labels(n, classes, 451);
+  const RowMatrix<double> X = random_embeddings<double>(n, dim, 452);
+  for (const Params& p0 : {defaults(SubCenter), small(SubCenter)}) {
+    const int k = 3;
+    const RowMatrix<double> W = random_embeddings<double>(classes * k, dim, 453);
+    SubCenterArcFaceOptions o;
+    o.margin = p0.margin;
+    o.scale = p0.scale;
+    o.sub_centers = k;
+    o.reduction = Reduction::Sum;
+    double value = 0;
+    RowMatrix<double> dX(n, dim), dW = RowMatrix<double>::Zero(W.rows(), dim);
+    for (Index i = 0; i < n; ++i) {
+      const RowMatrix<double> xi = X.row(i);
+      const Eigen::VectorXi yi = y.segment(i, 1);
+      const LossResult<double> r = subcenter_arcface_loss(xi, yi, W, o);
+      value += r.value;
+      dX.row(i) = r.grad[0];
+      dW += r.grad[1];
+    }
+    const std::size_t per_class = std::size_t(n) * (std::size_t(k + 2) * sizeof(double) + sizeof(std::int32_t));
+    for (const std::size_t block : {std::size_t(classes), std::size_t(200), std::size_t(50), std::size_t(1)}) {
+      o.workspace_bytes = block * per_class;
+      INFO("margin " << o.margin << " scale " << o.scale << ": block " << block);
+      const LossResult<double> whole = subcenter_arcface_loss(X, y, W, o);
+      CHECK(pml_relative(whole.value, value) < 1e-12);
+      CHECK(pml_relative_max(whole.grad[0], dX) < 1e-12);
+      CHECK(pml_relative_max(whole.grad[1], dW) < 1e-12);
+    }
+  }
+}
+
 TEST_CASE("class-weight losses: call forms, float, caller-owned buffers", "[class_losses]") {
   const RowMatrix<double> X = random_embeddings<double>(8, 4, 441);
   const Eigen::VectorXi y = random_labels(8, 5, 442);

@@ -14,7 +14,9 @@
 // ClassBlocks gives a loss those cosines block by block and takes back
 // dL/dcos for the block: dX^ += G diag(1/|w|) W_b and dW_b = chain(G^T X^),
 // the normalisations' backward applied once at the end for X and per block
-// for W (written straight into dL/dW's rows).
+// for W (written straight into dL/dW's rows). With K > 1 a block is walked in
+// cache-sized chunks of classes, one product per sub-centre on W's rows
+// cK + s, so the max over K and the routing of its gradient are elementwise.
 //
 // softmax_head runs the cross-entropy family on it: logits
 //   z_ic = a_i cos_ic (c != y_i),   z_iy = a_i psi(cos_iy)
@@ -36,7 +38,6 @@
 #include <cstdint>
 #include <limits>
 #include <string>
-#include <vector>
 
 namespace contrastive {
 namespace detail {
@@ -66,9 +67,10 @@ void normalized_rows_backward(Eigen::MatrixBase<DU>& dU, const Eigen::MatrixBase
   }
 }
 
-// Classes per block: the cosines of N rows against B classes (K sub-centres
-// each: N x BK raw cosines, reused for their gradient), the block's logits or
-// probabilities (N x B), and the argmax of the sub-centres (K > 1).
+// Classes per block, at (K + 2) N scalars per class (and N int32 with K > 1):
+// that covers the block's cosines, logits or probabilities (N x B) and, with
+// K > 1, the argmax of the sub-centres (N x B) and the raw sub-centre cosines
+// of one chunk of at most B classes (N x K per class).
 inline Index classes_per_block(const char* function, Index rows, Index classes, Index sub_centers,
                                std::size_t scalar_bytes, std::size_t workspace_bytes) {
   if (classes == 0 || rows == 0) return std::max<Index>(classes, 1);
@@ -95,8 +97,15 @@ class ClassBlocks {
               Index sub_centers, std::size_t workspace_bytes)
       : X_(X), W_(W), classes_(classes), k_(sub_centers),
         block_(classes_per_block(function, X.rows(), classes, sub_centers, sizeof(Scalar), workspace_bytes)),
-        x_inv_(inverse_row_norms<Scalar>(X)), w_inv_(inverse_row_norms<Scalar>(W)) {
+        chunk_(sub_center_chunk(X.rows(), sub_centers)), x_inv_(inverse_row_norms<Scalar>(X)),
+        w_inv_(inverse_row_norms<Scalar>(W)) {
     unit_ = X.array().colwise() * x_inv_.array();
+    // arg_ holds sub-centre indices as Scalar: exact up to 2^digits.
+    if (k_ > (Index(1) << std::numeric_limits<Scalar>::digits)) {
+      fail(function, "options.sub_centers = " + std::to_string(k_) + " exceeds the " +
+                         std::to_string(std::numeric_limits<Scalar>::digits) + "-bit mantissa of the scalar type");
+    }
+    if (k_ > 1) w_inv_k_ = Eigen::Map<const RowMatrix<Scalar>>(w_inv_.data(), classes_, k_).transpose();
   }
 
   Index rows() const { return X_.rows(); }
@@ -118,29 +127,14 @@ class ClassBlocks {
   // always scales, as the max over sub-centres needs the cosines.
   void cosines(Index b, Block& S, bool scaled = true) {
     const Index c0 = first(b), nc = size(b);
-    const Index r0 = c0 * k_, nr = nc * k_;
-    S.resize(rows(), k_ == 1 ? nc : nr);
-    Block& raw = k_ == 1 ? S : raw_;
-    raw.resize(rows(), nr);
-    raw.noalias() = unit_ * W_.middleRows(r0, nr).transpose();
+    S.resize(rows(), nc);
     if (k_ == 1) {
-      if (scaled) raw.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+      S.noalias() = unit_ * W_.middleRows(c0, nc).transpose();
+      if (scaled) S.array().rowwise() *= column_scale(b);
       return;
     }
-    raw.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
-    S.resize(rows(), nc);
-    arg_.resize(static_cast<std::size_t>(rows() * nc));
-    for (Index i = 0; i < rows(); ++i) {
-      const Scalar* r = raw.data() + i * nr;
-      for (Index c = 0; c < nc; ++c) {
-        Index best = 0;
-        for (Index s = 1; s < k_; ++s) {
-          if (r[c * k_ + s] > r[c * k_ + best]) best = s;
-        }
-        S(i, c) = r[c * k_ + best];
-        arg_[static_cast<std::size_t>(i * nc + c)] = static_cast<std::int32_t>(best);
-      }
-    }
+    if (with_arg_) arg_.resize(rows(), nc);
+    for (Index q0 = 0; q0 < nc; q0 += chunk_) sub_center_max(c0, q0, std::min(chunk_, nc - q0), S);
   }
 
   // Backward of block b: G = dL/dcos (N x size(b)), or, with scaled = true
@@ -150,40 +144,119 @@ class ClassBlocks {
   // (M_j = dL/dw^_j / |w_j|, projected off w_j).
   void backward(Index b, Block& G, RowMatrix<Scalar>& dU, RowMatrix<Scalar>& dW, bool scaled = false) {
     const Index c0 = first(b), nc = size(b);
-    const Index r0 = c0 * k_, nr = nc * k_;
-    Block* g = &G;
     if (k_ > 1) {
-      raw_.setZero(rows(), nr);
-      for (Index i = 0; i < rows(); ++i) {
-        for (Index c = 0; c < nc; ++c) {
-          const Index j = c * k_ + static_cast<Index>(arg_[static_cast<std::size_t>(i * nc + c)]);
-          raw_(i, j) = G(i, c) * w_inv_(r0 + j);
-        }
-      }
-      g = &raw_;
-    } else if (!scaled) {
-      G.array().rowwise() *= w_inv_.segment(r0, nr).transpose().array();
+      for (Index q0 = 0; q0 < nc; q0 += chunk_) sub_center_backward(c0, q0, std::min(chunk_, nc - q0), G, dU, dW);
+      return;
     }
-    auto dWb = dW.middleRows(r0, nr);
-    dWb.noalias() = g->transpose() * unit_;
-    for (Index j = 0; j < nr; ++j) {
-      const Scalar inv = w_inv_(r0 + j);
-      dWb.row(j) -= (dWb.row(j).dot(W_.row(r0 + j)) * inv * inv) * W_.row(r0 + j);
-    }
-    dU.noalias() += *g * W_.middleRows(r0, nr);
+    if (!scaled) G.array().rowwise() *= column_scale(b);
+    auto dWb = dW.middleRows(c0, nc);
+    dWb.noalias() = G.transpose() * unit_;
+    project_off_rows(dWb, c0);
+    dU.noalias() += G * W_.middleRows(c0, nc);
   }
+
+  // For a value-only call: no backward follows, so K > 1 keeps no argmax.
+  void value_only() { with_arg_ = false; }
 
   // dL/dX from dL/dX^ (in place).
   void finish_rows(RowMatrix<Scalar>& dU) const { normalized_rows_backward<Scalar>(dU, X_, x_inv_); }
 
  private:
+  using StridedRows = Eigen::Map<const RowMatrix<Scalar>, 0, Eigen::OuterStride<>>;
+  using StridedRowsOut = Eigen::Map<RowMatrix<Scalar>, 0, Eigen::OuterStride<>>;
+
+  // K > 1 works on chunks of classes whose N x (chunk K) raw cosines stay in
+  // cache (about 2^17 scalars) while the max over K and its backward run on
+  // them; a multiple of 16 classes, so the rows' loops have no scalar tails.
+  static Index sub_center_chunk(Index rows, Index k) {
+    constexpr Index scalars = Index(1) << 17;
+    const Index m = scalars / std::max<Index>(1, rows * k);
+    return m > 16 ? m - m % 16 : std::max<Index>(1, m);
+  }
+
+  // Sub-centre s of the classes c0 + q0 .. + m: rows (c0 + q0 + q) K + s of W,
+  // one every K rows, read in place.
+  StridedRows sub_center_rows(Index c, Index m, Index s) const {
+    return StridedRows(W_.data() + (c * k_ + s) * W_.outerStride(), m, W_.cols(),
+                       Eigen::OuterStride<>(k_ * W_.outerStride()));
+  }
+
+  // Columns q0 .. q0 + m of block c0's S: the max over K of the unit cosines.
+  // raw_ holds sub-centre s's cosines of the chunk in columns s m .. s m + m,
+  // so the max over K and its argmax are elementwise over contiguous rows.
+  void sub_center_max(Index c0, Index q0, Index m, Block& S) {
+    const Index c = c0 + q0;
+    raw_.resize(rows(), k_ * m);
+    for (Index s = 0; s < k_; ++s) {
+      raw_.middleCols(s * m, m).noalias() = unit_ * sub_center_rows(c, m, s).transpose();
+    }
+    for (Index i = 0; i < rows(); ++i) {
+      // The cosines scaled by 1 / |w| as they are compared (one pass over raw_).
+      const auto cosine = [&](Index s) {
+        return raw_.row(i).segment(s * m, m).array() * w_inv_k_.row(s).segment(c, m).array();
+      };
+      auto best = S.row(i).segment(q0, m).array();
+      best = cosine(0);
+      if (!with_arg_) {
+        for (Index s = 1; s < k_; ++s) best = best.max(cosine(s));
+        continue;
+      }
+      auto arg = arg_.row(i).segment(q0, m).array();
+      arg.setZero();
+      for (Index s = 1; s < k_; ++s) {
+        const auto larger = cosine(s) > best;  // strictly: the first largest keeps the gradient
+        arg = larger.select(static_cast<Scalar>(s), arg);
+        best = larger.select(cosine(s), best);
+      }
+    }
+  }
+
+  // The backward of sub_center_max on G's columns q0 .. q0 + m: each row's
+  // dL/dcos goes to its argmax sub-centre (times 1 / |w|), then per s
+  // dU += G_s W_s and dW_s = G_s^T X^, written into W's strided rows.
+  void sub_center_backward(Index c0, Index q0, Index m, const Block& G, RowMatrix<Scalar>& dU,
+                           RowMatrix<Scalar>& dW) {
+    const Index c = c0 + q0;
+    raw_.resize(rows(), k_ * m);
+    for (Index i = 0; i < rows(); ++i) {
+      const auto g = G.row(i).segment(q0, m).array();
+      const auto arg = arg_.row(i).segment(q0, m).array();
+      for (Index s = 0; s < k_; ++s) {
+        raw_.row(i).segment(s * m, m).array() =
+            (arg == static_cast<Scalar>(s)).select(g * w_inv_k_.row(s).segment(c, m).array(), Scalar(0));
+      }
+    }
+    for (Index s = 0; s < k_; ++s) {
+      const auto Gs = raw_.middleCols(s * m, m);
+      StridedRowsOut dWs(dW.data() + (c * k_ + s) * dW.outerStride(), m, dW.cols(),
+                         Eigen::OuterStride<>(k_ * dW.outerStride()));
+      dWs.noalias() = Gs.transpose() * unit_;
+      dU.noalias() += Gs * sub_center_rows(c, m, s);
+    }
+    auto dWc = dW.middleRows(c * k_, m * k_);
+    project_off_rows(dWc, c * k_);
+  }
+
+  // dw_j -= (dw_j . w_j) w_j / |w_j|^2 for rows r0 .. of W.
+  template <class Rows>
+  void project_off_rows(Rows& dWr, Index r0) const {
+    for (Index j = 0; j < dWr.rows(); ++j) {
+      const Scalar inv = w_inv_(r0 + j);
+      dWr.row(j) -= (dWr.row(j).dot(W_.row(r0 + j)) * inv * inv) * W_.row(r0 + j);
+    }
+  }
+
   const ConstRowRef<Scalar>& X_;
   const ConstRowRef<Scalar>& W_;
-  Index classes_, k_, block_;
+  Index classes_, k_, block_, chunk_;
   Vector<Scalar> x_inv_, w_inv_;
+  RowMatrix<Scalar> w_inv_k_;  // K > 1: w_inv_k_(s, c) = 1 / |w_(cK+s)|
   RowMatrix<Scalar> unit_;
   Block raw_;
-  std::vector<std::int32_t> arg_;
+  // K > 1: the argmax sub-centre s per row and class of the block, held as a
+  // Scalar (exact below 2^24) so its selects vectorise with the cosines'.
+  Block arg_;
+  bool with_arg_ = true;
 };
 
 // What softmax_head needs of a loss: the target's margin function on a
@@ -218,6 +291,7 @@ Scalar softmax_head(ClassBlocks<Scalar>& head, const LabelVector& labels, const 
   const Array a = rows.scale.array();
   typename ClassBlocks<Scalar>::Block S;
   RowArray tmp;
+  if (!dU) head.value_only();
 
   // Row i of block b's cosines (x^ W_b^T, unscaled when K = 1) becomes its logits z.
   const auto logits = [&](Index b, RowMap z, Index i, bool record) {
