@@ -214,20 +214,6 @@ struct ReferenceTileSchedule {
   std::size_t rounds() const { return round_begin.size() - 1; }
 };
 
-// Cosine: dU -> dX, each row projected onto its unit row's tangent space over its norm.
-template <class Scalar, MetricKind RowsKind>
-void unit_rows_backward(const TileRows<RowsKind, Scalar>& rows, RowMatrix<Scalar>& dZ) {
-  for (Index i = 0; i < dZ.rows(); ++i) {
-    const Scalar norm = rows.norms()(i);
-    if (norm > Scalar(0)) {
-      const auto u = rows.unit().row(i);
-      dZ.row(i) = (dZ.row(i) - u.dot(dZ.row(i)) * u) / norm;
-    } else {
-      dZ.row(i).setZero();
-    }
-  }
-}
-
 // Runs a tile loss over queries Zq against references Zr under kernel `Kind`.
 // dZr may be null while dZq is not: no reference gradient (a memory's rows).
 template <MetricKind Kind, class Scalar, class Loss>
@@ -252,47 +238,23 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
   const std::size_t tile_elems = static_cast<std::size_t>(side * side);
   const bool second_pass = dZq && !sparse && !single_pass;
   const bool keep = (second_pass || refine) && (tile_count + 1) * tile_elems * sizeof(Scalar) <= workspace_bytes;
-  std::vector<Scalar> kept(keep ? tile_count * tile_elems : 0);
-  std::vector<std::vector<NearPair>> kept_near(keep ? tile_count : 0);
-  struct Scratch {
-    std::vector<Scalar> buffer, weights;
-    std::vector<NearPair> near;
-  };
-  std::vector<Scratch> scratch(static_cast<std::size_t>(std::max(1, pass_threads())));
-  for (Scratch& s : scratch) {
-    s.buffer.resize(tile_elems);
-    if (dZq && !sparse) s.weights.resize(tile_elems);
-  }
+  TileStore<Scalar> store(keep, tile_count, tile_elems);
+  std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZq && !sparse);
   TileSparseSink<Scalar> sink;
   const ReferenceTileSchedule schedule(qblocks, rblocks);
 
+  // visit(slot, i0, rows, j0, cols, scratch) for every tile, the tiles of a round in parallel;
+  // tiles are kept in grid order (slot), whatever the round.
   auto for_each_tile = [&](auto&& visit) {
-    for (std::size_t r = 0; r < schedule.rounds(); ++r) {
-      const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(schedule.round_begin[r]);
-      const std::ptrdiff_t end = static_cast<std::ptrdiff_t>(schedule.round_begin[r + 1]);
-      FirstException error;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(tile_threads(static_cast<std::size_t>(end - begin)))
-#endif
-      for (std::ptrdiff_t k = begin; k < end; ++k) {
-#ifdef _OPENMP
-        Scratch& mine = scratch[static_cast<std::size_t>(omp_get_thread_num())];
-#else
-        Scratch& mine = scratch[0];
-#endif
-        const std::pair<Index, Index> tile = schedule.tiles[static_cast<std::size_t>(k)];
-        const Index i0 = tile.first * side, j0 = tile.second * side;
-        const Index rows = std::min(side, n - i0), cols = std::min(side, m - j0);
-        // Tiles are kept in grid order, whatever the round.
-        const std::size_t slot = static_cast<std::size_t>(tile.first * rblocks + tile.second);
-        error.capture([&] { visit(slot, i0, rows, j0, cols, mine); });
-      }
-      error.rethrow();
-    }
+    for_each_scheduled_tile(schedule, scratch, [&](std::size_t, std::pair<Index, Index> tile, TileScratch<Scalar>& mine) {
+      const Index i0 = tile.first * side, j0 = tile.second * side;
+      const std::size_t slot = static_cast<std::size_t>(tile.first * rblocks + tile.second);
+      visit(slot, i0, std::min(side, n - i0), j0, std::min(side, m - j0), mine);
+    });
   };
 
   // The pair weights of a tile, one-row pieces around self pairs included, then its backward.
-  auto backward = [&](const DistanceTile<Scalar>& t, const std::vector<NearPair>& tile_near, Scratch& mine) {
+  auto backward = [&](const DistanceTile<Scalar>& t, const std::vector<NearPair>& tile_near, TileScratch<Scalar>& mine) {
     if constexpr (!sparse) {
       std::fill(mine.weights.begin(), mine.weights.begin() + t.rows * t.cols, Scalar(0));
       visit_reference_tile(t, self_offset, m, [&](const DistanceTile<Scalar>& piece, Index at) {
@@ -302,9 +264,9 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
     }
   };
 
-  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
-    Scalar* out = keep ? kept.data() + k * tile_elems : mine.buffer.data();
-    std::vector<NearPair>& tile_near = keep ? kept_near[k] : mine.near;
+  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
+    Scalar* out = store.distances(k, mine);
+    std::vector<NearPair>& tile_near = store.near(k, mine);
     tile_near.clear();
     compute_reference_tile<TileKind, Scalar>(Q, R, i0, rows, j0, cols, out, tile_near);
     const DistanceTile<Scalar> t{i0, rows, j0, cols, out, false, true};
@@ -313,21 +275,15 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
       if (dZq) backward(t, tile_near, mine);
     }
   });
-  auto tile_again = [&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine,
+  auto tile_again = [&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine,
                         const std::vector<NearPair>*& tile_near) {
-    const Scalar* tile = mine.buffer.data();
-    tile_near = &mine.near;
-    if (keep) {
-      tile = kept.data() + k * tile_elems;
-      tile_near = &kept_near[k];
-    } else {
-      mine.near.clear();
-      compute_reference_tile<TileKind, Scalar>(Q, R, i0, rows, j0, cols, mine.buffer.data(), mine.near);
-    }
+    const Scalar* tile = store.again(k, mine, tile_near, [&](Scalar* out, std::vector<NearPair>& near) {
+      compute_reference_tile<TileKind, Scalar>(Q, R, i0, rows, j0, cols, out, near);
+    });
     return DistanceTile<Scalar>{i0, rows, j0, cols, tile, false, true};
   };
   if constexpr (refine) {
-    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
+    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
       const std::vector<NearPair>* tile_near = nullptr;
       const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
       visit_reference_tile(t, self_offset, m,
@@ -342,7 +298,7 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
     sparse_reference_backward<Kind, Scalar>(sink.entries, Zq, Zr, *dZq, dZr);
   } else {
     if constexpr (!single_pass) {
-      for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
+      for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
         const std::vector<NearPair>* tile_near = nullptr;
         const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
         backward(t, *tile_near, mine);

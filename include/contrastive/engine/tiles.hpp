@@ -317,6 +317,102 @@ inline int tile_threads(std::size_t tiles_in_round) {
   return tiles_in_round > 1 ? pass_threads() : 1;
 }
 
+// What a thread works a tile in: its distances, its pair weights (dense
+// backward only) and the near pairs whose distances are recomputed.
+template <class Scalar>
+struct TileScratch {
+  std::vector<Scalar> buffer, weights;
+  std::vector<NearPair> near;
+};
+
+// One scratch per thread a round may run on.
+template <class Scalar>
+std::vector<TileScratch<Scalar>> tile_scratch(std::size_t tile_elems, bool with_weights) {
+  std::vector<TileScratch<Scalar>> scratch(static_cast<std::size_t>(std::max(1, pass_threads())));
+  for (TileScratch<Scalar>& s : scratch) {
+    s.buffer.resize(tile_elems);
+    if (with_weights) s.weights.resize(tile_elems);
+  }
+  return scratch;
+}
+
+// visit(k, tile, scratch) for every tile k = (I, J) of a schedule (TileSchedule
+// or ReferenceTileSchedule), round after round, the tiles of a round in
+// parallel; the first exception is rethrown after its round.
+template <class Schedule, class Scratch, class Visit>
+void for_each_scheduled_tile(const Schedule& schedule, std::vector<Scratch>& scratch, Visit&& visit) {
+  for (std::size_t r = 0; r < schedule.rounds(); ++r) {
+    const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(schedule.round_begin[r]);
+    const std::ptrdiff_t end = static_cast<std::ptrdiff_t>(schedule.round_begin[r + 1]);
+    FirstException error;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(tile_threads(static_cast<std::size_t>(end - begin)))
+#endif
+    for (std::ptrdiff_t k = begin; k < end; ++k) {
+#ifdef _OPENMP
+      Scratch& mine = scratch[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+      Scratch& mine = scratch[0];
+#endif
+      const std::pair<Index, Index> tile = schedule.tiles[static_cast<std::size_t>(k)];
+      error.capture([&] { visit(static_cast<std::size_t>(k), tile, mine); });
+    }
+    error.rethrow();
+  }
+}
+
+// The distance tiles a later pass (refine, dense backward) reads again: all of
+// them kept while they fit in the workspace, else recomputed into the thread's
+// scratch each time.
+template <class Scalar>
+class TileStore {
+ public:
+  TileStore(bool keep, std::size_t tiles, std::size_t tile_elems)
+      : keep_(keep), elems_(tile_elems), kept_(keep ? tiles * tile_elems : 0), kept_near_(keep ? tiles : 0) {}
+
+  // Slot k's distances and near pairs in the first pass: the kept slot, or the scratch.
+  Scalar* distances(std::size_t slot, TileScratch<Scalar>& mine) {
+    return keep_ ? kept_.data() + slot * elems_ : mine.buffer.data();
+  }
+  std::vector<NearPair>& near(std::size_t slot, TileScratch<Scalar>& mine) {
+    return keep_ ? kept_near_[slot] : mine.near;
+  }
+  // Slot k again: kept, or compute(out, near) into the scratch. Returns the
+  // distances; *near points at the tile's near pairs.
+  template <class Compute>
+  const Scalar* again(std::size_t slot, TileScratch<Scalar>& mine, const std::vector<NearPair>*& tile_near,
+                      Compute&& compute) const {
+    if (keep_) {
+      tile_near = &kept_near_[slot];
+      return kept_.data() + slot * elems_;
+    }
+    mine.near.clear();
+    compute(mine.buffer.data(), mine.near);
+    tile_near = &mine.near;
+    return mine.buffer.data();
+  }
+
+ private:
+  bool keep_;
+  std::size_t elems_;
+  std::vector<Scalar> kept_;
+  std::vector<std::vector<NearPair>> kept_near_;
+};
+
+// Cosine: dU -> dX, each row projected onto its unit row's tangent space and divided by its norm.
+template <class Scalar, MetricKind RowsKind>
+void unit_rows_backward(const TileRows<RowsKind, Scalar>& rows, RowMatrix<Scalar>& dZ) {
+  for (Index i = 0; i < dZ.rows(); ++i) {
+    const Scalar norm = rows.norms()(i);
+    if (norm > Scalar(0)) {
+      const auto u = rows.unit().row(i);
+      dZ.row(i) = (dZ.row(i) - u.dot(dZ.row(i)) * u) / norm;
+    } else {
+      dZ.row(i).setZero();
+    }
+  }
+}
+
 // Runs a symmetric-tile loss over the rows Z under kernel `Kind`.
 template <MetricKind Kind, class Scalar, class Loss>
 Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t workspace_bytes, Loss& loss,
@@ -339,48 +435,22 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   const bool second_pass = dZ && !sparse && !single_pass;
   // Keep every tile for the later passes while the triangle (plus one weight tile) fits.
   const bool keep = (second_pass || refine) && (tile_count + 1) * tile_bytes <= workspace_bytes;
-  std::vector<Scalar> kept(keep ? tile_count * static_cast<std::size_t>(side * side) : 0);
-  std::vector<std::vector<NearPair>> kept_near(keep ? tile_count : 0);
-  // Per thread: a distance tile, a weight tile and the near pairs of the tile at hand.
-  struct Scratch {
-    std::vector<Scalar> buffer, weights;
-    std::vector<NearPair> near;
-  };
-  std::vector<Scratch> scratch(static_cast<std::size_t>(std::max(1, pass_threads())));
-  for (Scratch& s : scratch) {
-    s.buffer.resize(static_cast<std::size_t>(side * side));
-    if (dZ && !sparse) s.weights.resize(static_cast<std::size_t>(side * side));
-  }
+  const std::size_t tile_elems = static_cast<std::size_t>(side * side);
+  TileStore<Scalar> store(keep, tile_count, tile_elems);
+  std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZ && !sparse);
   TileSparseSink<Scalar> sink;
   const TileSchedule schedule(blocks);
 
   // visit(k, i0, rows, j0, cols, scratch) for every tile, the tiles of a round in parallel.
   auto for_each_tile = [&](auto&& visit) {
-    for (std::size_t r = 0; r < schedule.rounds(); ++r) {
-      const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(schedule.round_begin[r]);
-      const std::ptrdiff_t end = static_cast<std::ptrdiff_t>(schedule.round_begin[r + 1]);
-      FirstException error;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(tile_threads(static_cast<std::size_t>(end - begin)))
-#endif
-      for (std::ptrdiff_t k = begin; k < end; ++k) {
-#ifdef _OPENMP
-        Scratch& mine = scratch[static_cast<std::size_t>(omp_get_thread_num())];
-#else
-        Scratch& mine = scratch[0];
-#endif
-        const std::pair<Index, Index> tile = schedule.tiles[static_cast<std::size_t>(k)];
-        const Index i0 = tile.first * side, j0 = tile.second * side;
-        const Index rows = std::min(side, n - i0), cols = std::min(side, n - j0);
-        error.capture([&] { visit(static_cast<std::size_t>(k), i0, rows, j0, cols, mine); });
-      }
-      error.rethrow();
-    }
+    for_each_scheduled_tile(schedule, scratch, [&](std::size_t k, std::pair<Index, Index> tile, TileScratch<Scalar>& mine) {
+      const Index i0 = tile.first * side, j0 = tile.second * side;
+      visit(k, i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
+    });
   };
-
-  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
-    Scalar* out = keep ? kept.data() + k * static_cast<std::size_t>(side * side) : mine.buffer.data();
-    std::vector<NearPair>& tile_near = keep ? kept_near[k] : mine.near;
+  for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
+    Scalar* out = store.distances(k, mine);
+    std::vector<NearPair>& tile_near = store.near(k, mine);
     tile_near.clear();
     compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, out, tile_near);
     const DistanceTile<Scalar> t{i0, rows, j0, cols, out, i0 == j0};
@@ -394,21 +464,15 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
     }
   });
   // Tile k again: kept, or recomputed into the thread's buffer.
-  auto tile_again = [&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine,
+  auto tile_again = [&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine,
                         const std::vector<NearPair>*& tile_near) {
-    const Scalar* tile = mine.buffer.data();
-    tile_near = &mine.near;
-    if (keep) {
-      tile = kept.data() + k * static_cast<std::size_t>(side * side);
-      tile_near = &kept_near[k];
-    } else {
-      mine.near.clear();
-      compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, mine.buffer.data(), mine.near);
-    }
+    const Scalar* tile = store.again(k, mine, tile_near, [&](Scalar* out, std::vector<NearPair>& near) {
+      compute_tile<TileKind, Scalar>(R, i0, rows, j0, cols, out, near);
+    });
     return DistanceTile<Scalar>{i0, rows, j0, cols, tile, i0 == j0};
   };
   if constexpr (refine) {
-    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
+    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
       const std::vector<NearPair>* tile_near = nullptr;
       loss.template refine_tile<Kind>(tile_again(k, i0, rows, j0, cols, mine, tile_near));
     });
@@ -418,28 +482,17 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
 
   if constexpr (sparse) {
     sparse_backward<Kind, Scalar>(sink.entries, Z, *dZ);
-  } else if constexpr (!single_pass) {
-    for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, Scratch& mine) {
-      const std::vector<NearPair>* tile_near = nullptr;
-      const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
-      std::fill(mine.weights.begin(), mine.weights.begin() + rows * cols, Scalar(0));
-      loss.tile_gradient(t, mine.weights.data());
-      tile_backward<Kind, Scalar>(R, t, mine.weights.data(), *tile_near, *dZ);
-    });
-  }
-  if constexpr (!sparse) {
-    if constexpr (Kind == MetricKind::Cosine) {
-      // dU -> dX: project each row onto its unit row's tangent space and divide by the norm.
-      for (Index i = 0; i < n; ++i) {
-        const Scalar norm = R.norms()(i);
-        if (norm > Scalar(0)) {
-          const auto u = R.unit().row(i);
-          dZ->row(i) = (dZ->row(i) - u.dot(dZ->row(i)) * u) / norm;
-        } else {
-          dZ->row(i).setZero();
-        }
-      }
+  } else {
+    if constexpr (!single_pass) {
+      for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
+        const std::vector<NearPair>* tile_near = nullptr;
+        const DistanceTile<Scalar> t = tile_again(k, i0, rows, j0, cols, mine, tile_near);
+        std::fill(mine.weights.begin(), mine.weights.begin() + rows * cols, Scalar(0));
+        loss.tile_gradient(t, mine.weights.data());
+        tile_backward<Kind, Scalar>(R, t, mine.weights.data(), *tile_near, *dZ);
+      });
     }
+    if constexpr (Kind == MetricKind::Cosine) unit_rows_backward(R, *dZ);
   }
   *dZ *= reduced.weight;
   return reduced.value;
