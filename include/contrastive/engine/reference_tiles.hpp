@@ -26,8 +26,8 @@
 // at a time, and every query meets its tiles in the same order on any number
 // of threads.
 //
-// Cost: one N x M x D product forward (twice when tiles are recomputed for
-// pass 2), one product backward for dQ and one more for dR, only when asked.
+// Cost: one N x M x D product forward (plus the tiles the workspace cannot
+// keep for pass 2, recomputed), one product backward for dQ and one more for dR, only when asked.
 #pragma once
 
 #include "contrastive/core/loss_result.hpp"
@@ -237,8 +237,8 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
   const std::size_t tile_count = static_cast<std::size_t>(qblocks * rblocks);
   const std::size_t tile_elems = static_cast<std::size_t>(side * side);
   const bool second_pass = dZq && !sparse && !single_pass;
-  const bool keep = (second_pass || refine) && (tile_count + 1) * tile_elems * sizeof(Scalar) <= workspace_bytes;
-  TileStore<Scalar> store(keep, tile_count, tile_elems);
+  TileStore<Scalar> store(TileStore<Scalar>::kept_tiles(second_pass || refine, tile_count, tile_elems, workspace_bytes),
+                          tile_elems);
   std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZq && !sparse);
   TileSparseSink<Scalar> sink;
   const ReferenceTileSchedule schedule(qblocks, rblocks);

@@ -5,9 +5,9 @@
 // The upper triangle of the distance matrix is cut into B x B tiles; tile
 // (I, J), I <= J, is one X_I X_J^T product whose distances feed the rows of I
 // (by rows) and the rows of J (by columns) in one pass while the tile is in
-// cache. No N x N buffer: the distance and weight tiles are B x B, and all
-// tiles are kept for the second pass only while the triangle fits the workspace
-// (otherwise they are recomputed).
+// cache. No N x N buffer: the distance and weight tiles are B x B, and the
+// tiles are kept for the second pass as far as the workspace holds them (the
+// rest are recomputed).
 //
 //   pass 1   loss.tile(t)                   row and column state
 //   refine   loss.refine_tile<Kind>(t)      optional (Loss::refine_pass): a second look at
@@ -361,28 +361,40 @@ void for_each_scheduled_tile(const Schedule& schedule, std::vector<Scratch>& scr
   }
 }
 
-// The distance tiles a later pass (refine, dense backward) reads again: all of
-// them kept while they fit in the workspace, else recomputed into the thread's
-// scratch each time.
+// The distance tiles a later pass (refine, dense backward) reads again: as
+// many kept as the workspace holds (all of them when they fit), the others
+// recomputed into the thread's scratch each time. Keeping a tile or
+// recomputing it gives the same bits.
 template <class Scalar>
 class TileStore {
  public:
-  TileStore(bool keep, std::size_t tiles, std::size_t tile_elems)
-      : keep_(keep), elems_(tile_elems), kept_(keep ? tiles * tile_elems : 0), kept_near_(keep ? tiles : 0) {}
+  // Tiles kept for `tiles` tiles of `tile_elems` under `workspace_bytes`: all
+  // when they fit beside one weight tile, else all but room for a recomputed
+  // tile and its weights; none when no later pass reads them.
+  static std::size_t kept_tiles(bool read_again, std::size_t tiles, std::size_t tile_elems,
+                                std::size_t workspace_bytes) {
+    if (!read_again) return 0;
+    const std::size_t capacity = workspace_bytes / (tile_elems * sizeof(Scalar));
+    if (capacity > tiles) return tiles;
+    return capacity > 2 ? capacity - 2 : 0;
+  }
+
+  TileStore(std::size_t kept_tiles, std::size_t tile_elems)
+      : kept_tiles_(kept_tiles), elems_(tile_elems), kept_(kept_tiles * tile_elems), kept_near_(kept_tiles) {}
 
   // Slot k's distances and near pairs in the first pass: the kept slot, or the scratch.
   Scalar* distances(std::size_t slot, TileScratch<Scalar>& mine) {
-    return keep_ ? kept_.data() + slot * elems_ : mine.buffer.data();
+    return slot < kept_tiles_ ? kept_.data() + slot * elems_ : mine.buffer.data();
   }
   std::vector<NearPair>& near(std::size_t slot, TileScratch<Scalar>& mine) {
-    return keep_ ? kept_near_[slot] : mine.near;
+    return slot < kept_tiles_ ? kept_near_[slot] : mine.near;
   }
   // Slot k again: kept, or compute(out, near) into the scratch. Returns the
   // distances; *near points at the tile's near pairs.
   template <class Compute>
   const Scalar* again(std::size_t slot, TileScratch<Scalar>& mine, const std::vector<NearPair>*& tile_near,
                       Compute&& compute) const {
-    if (keep_) {
+    if (slot < kept_tiles_) {
       tile_near = &kept_near_[slot];
       return kept_.data() + slot * elems_;
     }
@@ -393,7 +405,7 @@ class TileStore {
   }
 
  private:
-  bool keep_;
+  std::size_t kept_tiles_;
   std::size_t elems_;
   std::vector<Scalar> kept_;
   std::vector<std::vector<NearPair>> kept_near_;
@@ -428,15 +440,14 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   const Index side = tile_side<Scalar>(workspace_bytes, n);
   const Index blocks = (n + side - 1) / side;
   const std::size_t tile_count = static_cast<std::size_t>(blocks * (blocks + 1) / 2);
-  const std::size_t tile_bytes = static_cast<std::size_t>(side * side) * sizeof(Scalar);
   constexpr bool single_pass = is_single_pass<Loss>::value;
   constexpr bool refine = has_refine_pass<Loss>::value;
   static_assert(!(single_pass && refine), "contrastive: a single-pass tile loss has no refine pass");
   const bool second_pass = dZ && !sparse && !single_pass;
   // Keep every tile for the later passes while the triangle (plus one weight tile) fits.
-  const bool keep = (second_pass || refine) && (tile_count + 1) * tile_bytes <= workspace_bytes;
   const std::size_t tile_elems = static_cast<std::size_t>(side * side);
-  TileStore<Scalar> store(keep, tile_count, tile_elems);
+  TileStore<Scalar> store(TileStore<Scalar>::kept_tiles(second_pass || refine, tile_count, tile_elems, workspace_bytes),
+                          tile_elems);
   std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZ && !sparse);
   TileSparseSink<Scalar> sink;
   const TileSchedule schedule(blocks);
