@@ -126,9 +126,20 @@ Scalar own_anchors(const Communicator& comm, const GlobalBatch<Scalar>& batch, c
   Scalar local_sum = Scalar(0);
   std::string error;
   try {
-    const PairSource<Scalar> source{x, y, &r, &batch.labels, x.rows() > 0 ? batch.offset : Index(-1),
-                                    grads != nullptr};
-    local_sum = evaluate.template reference<Scalar>(metric, source, local, grads ? &g : nullptr, terms);
+    if (x.rows() == 0) {
+      // No anchors here: no terms, and zero contributions to every gradient
+      // block (the other ranks' collectives still count on this rank's).
+      if (terms) terms->resize(0);
+      g.emplace_back(0, batch.rows.cols());
+      g.push_back(RowMatrix<Scalar>::Zero(batch.rows.rows(), batch.rows.cols()));
+      for (int k = 0; k < metric.parameter_blocks(); ++k) {
+        const std::pair<Index, Index> shape = metric.parameter_shape(k);
+        g.push_back(RowMatrix<Scalar>::Zero(shape.first, shape.second));
+      }
+    } else {
+      const PairSource<Scalar> source{x, y, &r, &batch.labels, batch.offset, grads != nullptr};
+      local_sum = evaluate.template reference<Scalar>(metric, source, local, grads ? &g : nullptr, terms);
+    }
     if (totals.entries.size() > 1) {
       for (const auto& e : totals.entries) {
         if (e.count != totals.entries[0].count || e.positive != totals.entries[0].positive) {

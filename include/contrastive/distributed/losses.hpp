@@ -44,6 +44,16 @@ struct GlobalLossTraits<contrastive::detail::BatchContrastiveLoss> {
   static constexpr int sum_divisor = 2;
 };
 
+// Its InfoNCE evaluation takes a pair source, but the loss refuses a reference set.
+template <>
+struct GlobalLossTraits<contrastive::detail::NTXentLabelsLoss> {
+  template <class Options>
+  static bool own_anchors(const Options&) {
+    return false;
+  }
+  static constexpr int sum_divisor = 1;
+};
+
 }  // namespace detail
 
 // Own anchors.
