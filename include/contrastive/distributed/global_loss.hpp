@@ -252,7 +252,9 @@ auto global_call(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const
       }
     }
     const GlobalBatch<Scalar> batch = gather_batch<Scalar>(comm, fn, x, y, error, weights);
-    if (path_of<Loss>(options) == Path::OwnAnchors) {
+    // One rank: the batch form itself (the own-anchors path would pair every
+    // two rows twice, where the batch form's symmetric tiles pair them once).
+    if (comm.size() > 1 && path_of<Loss>(options) == Path::OwnAnchors) {
       if constexpr (takes_pair_source<Loss>::value) {
         return own_anchors<Loss, Scalar>(comm, batch, metric, x, y, options, evaluate, grads, terms);
       }
