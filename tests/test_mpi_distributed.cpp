@@ -122,6 +122,23 @@ void check_loss(const std::string& name, const Batch<S>& b, const Dist& dist, co
   check_gradient_close<S>("gradient output", out, s.grad[0].middleRows(b.offset, b.rows));
 }
 
+// Every rank runs `call`; all must throw std::invalid_argument containing every piece.
+template <class Call>
+void check_all_throw(int line, const Call& call, const std::vector<std::string>& pieces) {
+  INFO("the call at line " << line);
+  bool threw = false;
+  std::string message;
+  try {
+    (void)call();
+  } catch (const std::invalid_argument& e) {
+    threw = true;
+    message = e.what();
+  }
+  INFO("rank " << world().rank() << " message: " << message);
+  CHECK(threw);
+  for (const std::string& piece : pieces) CHECK(message.find(piece) != std::string::npos);
+}
+
 template <class Loss, class Options>
 void check_path(const Options& o, cd::Path expected) {
   CHECK(cd::detail::path_of<Loss>(o) == expected);
@@ -273,6 +290,66 @@ TEST_CASE("distributed loss with a learned metric: dL/dL all-reduced", "[mpi]") 
              [&](const auto& X, const auto& y) { return batch_all_triplet_loss(X, y, metric, t); });
 }
 
+template <class S>
+void check_class_losses(unsigned seed) {
+  Batch<S> b = make_batch<S>(6, seed);
+  for (Index i = 0; i < b.labels.size(); ++i) b.labels(i) = b.labels(i) % 5;  // classes 0..4
+  RowMatrix<S> W(5, 6), W3(15, 6);
+  std::mt19937 rng(seed + 1);
+  std::normal_distribution<double> normal;
+  for (Index i = 0; i < W.size(); ++i) W.data()[i] = static_cast<S>(normal(rng));
+  for (Index i = 0; i < W3.size(); ++i) W3.data()[i] = static_cast<S>(normal(rng));
+  const cd::Communicator& comm = world();
+  for (Reduction kind : {Reduction::Mean, Reduction::Sum}) {
+    const std::string k = kind == Reduction::Mean ? " Mean" : " Sum";
+    ArcFaceOptions af;
+    af.reduction = kind;
+    check_loss("arcface_loss" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::arcface_loss(comm, X, y, W, af, f...); },
+               [&](const auto& X, const auto& y) { return arcface_loss(X, y, W, af); });
+    CosFaceOptions cf;
+    cf.reduction = kind;
+    check_loss("cosface_loss" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::cosface_loss(comm, X, y, W, cf, f...); },
+               [&](const auto& X, const auto& y) { return cosface_loss(X, y, W, cf); });
+    SphereFaceOptions sf;
+    sf.reduction = kind;
+    check_loss("sphereface_loss" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::sphereface_loss(comm, X, y, W, sf, f...); },
+               [&](const auto& X, const auto& y) { return sphereface_loss(X, y, W, sf); });
+    SubCenterArcFaceOptions sc;
+    sc.reduction = kind;
+    sc.sub_centers = 3;
+    check_loss("subcenter_arcface_loss" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::subcenter_arcface_loss(comm, X, y, W3, sc, f...); },
+               [&](const auto& X, const auto& y) { return subcenter_arcface_loss(X, y, W3, sc); });
+    NormalizedSoftmaxOptions ns;
+    ns.reduction = kind;
+    check_loss("normalized_softmax_loss" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::normalized_softmax_loss(comm, X, y, W, ns, f...); },
+               [&](const auto& X, const auto& y) { return normalized_softmax_loss(X, y, W, ns); });
+    ProxyNCAOptions pn;
+    pn.reduction = kind;
+    check_loss("proxy_nca_loss" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::proxy_nca_loss(comm, X, y, W, pn, f...); },
+               [&](const auto& X, const auto& y) { return proxy_nca_loss(X, y, W, pn); });
+  }
+  check_loss("proxy_anchor_loss", b,
+             [&](const auto& X, const auto& y, const auto&... f) { return cd::proxy_anchor_loss(comm, X, y, W, ProxyAnchorOptions{}, f...); },
+             [&](const auto& X, const auto& y) { return proxy_anchor_loss(X, y, W, ProxyAnchorOptions{}); });
+  // A label outside W's classes on the last rank: every rank throws, naming it.
+  Eigen::VectorXi y = b.local_labels();
+  if (comm.rank() == comm.size() - 1) y(0) = 7;
+  const RowMatrix<S> X = b.local();
+  check_all_throw(__LINE__, [&] { return cd::arcface_loss(comm, X, y, W); },
+                  {"rank " + std::to_string(comm.size() - 1) + ":", "labels"});
+}
+
+TEST_CASE("distributed class-weight losses: own rows, dL/dW all-reduced", "[mpi]") {
+  check_class_losses<double>(61);
+  check_class_losses<float>(62);
+}
+
 TEST_CASE("distributed gradient against central differences of the global loss", "[mpi]") {
   const Batch<double> b = make_batch<double>(4, 31);
   const cd::Communicator& comm = world();
@@ -334,23 +411,6 @@ TEST_CASE("distributed miners and counters equal the single-process result with 
   CHECK(d.hard_per_anchor == s.hard_per_anchor);
   CHECK(d.positive_pairs.mean == s.positive_pairs.mean);
   CHECK(d.negative_pairs.max == s.negative_pairs.max);
-}
-
-// Every rank runs `call`; all must throw std::invalid_argument containing every piece.
-template <class Call>
-void check_all_throw(int line, const Call& call, const std::vector<std::string>& pieces) {
-  INFO("the call at line " << line);
-  bool threw = false;
-  std::string message;
-  try {
-    (void)call();
-  } catch (const std::invalid_argument& e) {
-    threw = true;
-    message = e.what();
-  }
-  INFO("rank " << world().rank() << " message: " << message);
-  CHECK(threw);
-  for (const std::string& piece : pieces) CHECK(message.find(piece) != std::string::npos);
 }
 
 TEST_CASE("bad input on one rank throws on every rank, naming the rank", "[mpi]") {

@@ -8,5 +8,6 @@
 #include "contrastive/distributed/communicator.hpp"
 #include "contrastive/distributed/global_batch.hpp"
 #include "contrastive/distributed/global_loss.hpp"
+#include "contrastive/distributed/class_losses.hpp"
 #include "contrastive/distributed/losses.hpp"
 #include "contrastive/distributed/miners.hpp"

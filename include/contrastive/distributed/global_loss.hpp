@@ -215,6 +215,20 @@ Path path_of(const Options& options) {
   }
 }
 
+// Runs a call form whose eval starts with agree_on_shapes (and sets
+// `agreed` first). An invalid_argument thrown on this rank before that (a
+// gradient output of the wrong shape) is told to the others, who are waiting
+// in the agreement, and then every rank throws.
+template <class Scalar, class Run>
+auto guarded(const Communicator& comm, const char* fn, const ConstRowRef<Scalar>& x, const bool& agreed, Run&& run) {
+  try {
+    return run();
+  } catch (const std::invalid_argument& e) {
+    if (!agreed) agree_on_shapes(comm, fn, x.rows(), x.cols(), message_of(e));
+    throw;
+  }
+}
+
 template <class Loss, class DefaultMetric, class Result, class DX, class Evaluator, class... Tail>
 auto global_call(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels,
                  const Evaluator& evaluate, contrastive::detail::CallSpec spec_extra, const Tail&... tail) {
@@ -263,14 +277,9 @@ auto global_call(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const
   };
   spec_extra.function = fn;
   spec_extra.embedding_shapes = {{x.rows(), x.cols()}};
-  try {
+  return guarded(comm, fn, x, agreed, [&] {
     return contrastive::detail::call_forms<DefaultMetric, Scalar, Options, Result>(spec_extra, eval, tail...);
-  } catch (const std::invalid_argument& e) {
-    // Thrown on this rank before its first collective (a gradient output of
-    // the wrong shape): tell the others, who are waiting in it, then all throw.
-    if (!agreed) agree_on_shapes(comm, fn, x.rows(), x.cols(), message_of(e));
-    throw;
-  }
+  });
 }
 
 // The public function of a distributed loss on (comm, X, labels, tail...).
