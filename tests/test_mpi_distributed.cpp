@@ -350,6 +350,36 @@ TEST_CASE("distributed class-weight losses: own rows, dL/dW all-reduced", "[mpi]
   check_class_losses<float>(62);
 }
 
+TEST_CASE("distributed margin loss (learned beta) and the two-view losses", "[mpi]") {
+  const Batch<double> b = make_batch<double>(6, 71);
+  const cd::Communicator& comm = world();
+  MarginOptions mo;
+  check_loss("margin_loss", b,
+             [&](const auto& X, const auto& y, const auto&... f) { return cd::margin_loss(comm, X, y, Euclidean{}, mo, f...); },
+             [&](const auto& X, const auto& y) { return margin_loss(X, y, Euclidean{}, mo); });
+  const MarginLossResult<double> dm = cd::margin_loss(comm, b.local(), b.local_labels(), Euclidean{}, mo);
+  const MarginLossResult<double> sm = margin_loss(b.X, b.labels, Euclidean{}, mo);
+  check_gradient_close<double>("margin_loss beta_grad", dm.beta_grad, sm.beta_grad);
+  // Two views: the batch and a perturbed copy, row i of each one sample.
+  RowMatrix<double> V2 = b.X;
+  std::mt19937 rng(72);
+  std::normal_distribution<double> normal;
+  for (Index i = 0; i < V2.size(); ++i) V2.data()[i] += 0.3 * normal(rng);
+  const RowMatrix<double> v1 = b.local(), v2 = V2.middleRows(b.offset, b.rows);
+  const auto check_views = [&](const char* name, const LossResult<double>& d, const LossResult<double>& s1) {
+    INFO(name << " at " << comm.size() << " processes, rank " << comm.rank());
+    check_close<double>("value", d.value, s1.value);
+    check_gradient_close<double>("d view1", d.grad[0], s1.grad[0].middleRows(b.offset, b.rows));
+    check_gradient_close<double>("d view2", d.grad[1], s1.grad[1].middleRows(b.offset, b.rows));
+  };
+  check_views("ntxent_loss views", cd::ntxent_loss(comm, v1, v2, 0.5), ntxent_loss(b.X, V2, 0.5));
+  check_views("vicreg_loss", cd::vicreg_loss(comm, v1, v2), vicreg_loss(b.X, V2));
+  CHECK(cd::vicreg_loss(comm, v1, v2, value_only) == Approx(vicreg_loss(b.X, V2, value_only)).epsilon(1e-12));
+  // Views of different row counts on rank 0.
+  const RowMatrix<double> short2 = comm.rank() == 0 ? RowMatrix<double>(v2.topRows(v2.rows() - 1)) : v2;
+  check_all_throw(__LINE__, [&] { return cd::ntxent_loss(comm, v1, short2, 0.5); }, {"rank 0:", "two views"});
+}
+
 TEST_CASE("distributed gradient against central differences of the global loss", "[mpi]") {
   const Batch<double> b = make_batch<double>(4, 31);
   const cd::Communicator& comm = world();
