@@ -145,7 +145,10 @@ void check_path(const Options& o, cd::Path expected) {
 }
 
 // Every batch loss with its default options and the reductions worth trying.
-template <class S, class Metric>
+// Every: all of them; otherwise (to keep the build small) the own-anchors
+// losses, whose arithmetic differs from one process, and one or two
+// whole-loss ones (that path is the one-process computation itself).
+template <class S, class Metric, bool Every>
 void check_all_losses(unsigned seed) {
   const Batch<S> b = make_batch<S>(6, seed);
   const cd::Communicator& comm = world();
@@ -161,10 +164,12 @@ void check_all_losses(unsigned seed) {
     check_loss("batch_all_triplet_loss" + k, b,
                [&](const auto& X, const auto& y, const auto&... f) { return cd::batch_all_triplet_loss(comm, X, y, m, t, f...); },
                [&](const auto& X, const auto& y) { return batch_all_triplet_loss(X, y, m, t); });
-    check_loss("batch_semihard_triplet_loss" + k, b,
+    if constexpr (Every) {
+      check_loss("batch_semihard_triplet_loss" + k, b,
                [&](const auto& X, const auto& y, const auto&... f) { return cd::batch_semihard_triplet_loss(comm, X, y, m, t, f...); },
                [&](const auto& X, const auto& y) { return batch_semihard_triplet_loss(X, y, m, t); });
-    ContrastiveOptions c;
+}
+        ContrastiveOptions c;
     c.pos_margin = 0.5;
     c.neg_margin = 1.5;
     c.reduction = kind;
@@ -196,6 +201,7 @@ void check_all_losses(unsigned seed) {
     check_loss("generalized_lifted_structure_loss" + k, b,
                [&](const auto& X, const auto& y, const auto&... f) { return cd::generalized_lifted_structure_loss(comm, X, y, m, ls, f...); },
                [&](const auto& X, const auto& y) { return generalized_lifted_structure_loss(X, y, m, ls); });
+    if constexpr (Every) {
     check_loss("lifted_structure_loss" + k, b,
                [&](const auto& X, const auto& y, const auto&... f) { return cd::lifted_structure_loss(comm, X, y, m, ls, f...); },
                [&](const auto& X, const auto& y) { return lifted_structure_loss(X, y, m, ls); });
@@ -209,6 +215,7 @@ void check_all_losses(unsigned seed) {
     check_loss("ntxent_loss" + k, b,
                [&](const auto& X, const auto& y, const auto&... f) { return cd::ntxent_loss(comm, X, y, 0.5, m, nt, f...); },
                [&](const auto& X, const auto& y) { return ntxent_loss(X, y, 0.5, m, nt); });
+    }
     if constexpr (std::is_same<Metric, Cosine>::value) {
       CircleOptions ci;
       ci.reduction = kind;
@@ -261,15 +268,15 @@ void check_all_losses(unsigned seed) {
 }
 
 TEST_CASE("distributed losses equal the single-process loss of the global batch, double, Euclidean", "[mpi]") {
-  check_all_losses<double, Euclidean>(11);
+  check_all_losses<double, Euclidean, true>(11);
 }
 
 TEST_CASE("distributed losses equal the single-process loss of the global batch, double, Cosine", "[mpi]") {
-  check_all_losses<double, Cosine>(12);
+  check_all_losses<double, Cosine, false>(12);
 }
 
 TEST_CASE("distributed losses equal the single-process loss of the global batch, float, Euclidean", "[mpi]") {
-  check_all_losses<float, Euclidean>(13);
+  check_all_losses<float, Euclidean, false>(13);
 }
 
 TEST_CASE("distributed loss with a learned metric: dL/dL all-reduced", "[mpi]") {
