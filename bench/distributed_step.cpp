@@ -7,7 +7,7 @@
 //
 //   N, D     global batch rows and columns (default 8192, 128)
 //   steps    timed steps per loss (default 7; one untimed warm-up step first); the median is reported
-//   loss     supcon | batch_hard | multi_similarity | batch_all | single (default: all five;
+//   loss     supcon | batch_hard | multi_similarity | contrastive | batch_all | single (default: all six;
 //            single: the one-process batch-form call of each loss on the whole batch, rank 0 alone)
 //
 // Data: standard normal rows normalised to unit length, labels i mod (N / 8)
@@ -113,11 +113,14 @@ int main(int argc, char** argv) {
     const int steps = argc > 3 ? std::atoi(argv[3]) : 7;
     std::vector<std::string> losses;
     for (int a = 4; a < argc; ++a) losses.emplace_back(argv[a]);
-    if (losses.empty()) losses = {"supcon", "batch_hard", "multi_similarity", "batch_all", "single"};
+    if (losses.empty()) losses = {"supcon", "batch_hard", "multi_similarity", "contrastive", "batch_all", "single"};
     const Setup s = make(comm, n, d);
     contrastive::TripletOptions triplet;
     triplet.margin = 0.2;
     const contrastive::MultiSimilarityOptions ms;
+    contrastive::ContrastiveOptions contrastive_options;
+    contrastive_options.pos_margin = 0.2;
+    contrastive_options.neg_margin = 1.0;
     for (const std::string& loss : losses) {
       if (loss == "supcon") {
         time_loss(comm, loss, "own", n, d, steps, [&] { return cd::supcon_loss(comm, s.X, s.labels, 0.1); });
@@ -126,6 +129,8 @@ int main(int argc, char** argv) {
                   [&] { return cd::batch_hard_triplet_loss<contrastive::Cosine>(comm, s.X, s.labels, triplet); });
       } else if (loss == "multi_similarity") {
         time_loss(comm, loss, "own", n, d, steps, [&] { return cd::multi_similarity_loss(comm, s.X, s.labels, ms); });
+      } else if (loss == "contrastive") {
+        time_loss(comm, loss, "pairs", n, d, steps, [&] { return cd::batch_contrastive_loss(comm, s.X, s.labels, contrastive_options); });
       } else if (loss == "batch_all") {
         time_loss(comm, loss, "whole", n, d, steps,
                   [&] { return cd::batch_all_triplet_loss<contrastive::Cosine>(comm, s.X, s.labels, triplet); });
@@ -137,6 +142,8 @@ int main(int argc, char** argv) {
         });
         time_loss(comm, "multi_sim/batch", "batch", n, d, steps,
                   [&] { return contrastive::multi_similarity_loss(s.global, s.global_labels, ms); });
+        time_loss(comm, "contrastive/batch", "batch", n, d, steps,
+                  [&] { return contrastive::batch_contrastive_loss(s.global, s.global_labels, contrastive_options); });
         time_loss(comm, "batch_all/batch", "batch", n, d, steps, [&] {
           return contrastive::batch_all_triplet_loss<contrastive::Cosine>(s.global, s.global_labels, triplet);
         });

@@ -263,7 +263,7 @@ void check_all_losses(unsigned seed) {
              [&](const auto& X, const auto& y) { return batch_contrastive_loss(X, y, m, c_global); });
   check_path<contrastive::detail::SupConLoss>(SupConOptions{}, cd::Path::OwnAnchors);
   check_path<contrastive::detail::BatchHardTripletLoss>(TripletOptions{}, cd::Path::OwnAnchors);
-  check_path<contrastive::detail::BatchContrastiveLoss>(ContrastiveOptions{}, cd::Path::OwnAnchors);
+  check_path<contrastive::detail::BatchContrastiveLoss>(ContrastiveOptions{}, cd::Path::OwnPairs);
   check_path<contrastive::detail::BatchAllTripletLoss>(TripletOptions{}, cd::Path::WholeLoss);
 }
 

@@ -37,7 +37,7 @@ namespace contrastive {
 namespace distributed {
 
 // Which path a call takes, for the user who wants to know (and the tests).
-enum class Path { OwnAnchors, WholeLoss };
+enum class Path { OwnAnchors, OwnPairs, WholeLoss };
 
 namespace detail {
 
@@ -57,7 +57,16 @@ struct GlobalLossTraits {
     return takes_pair_source<Loss>::value;
   }
   static constexpr int sum_divisor = 1;
+  // Terms of pairs, each pair's independent of the others (batch_contrastive):
+  // the pairs of the global batch can be split among the ranks each once.
+  static constexpr bool pair_terms = false;
 };
+
+template <class Loss, class = void>
+struct has_pair_terms : std::false_type {};
+template <class Loss>
+struct has_pair_terms<Loss, std::void_t<decltype(GlobalLossTraits<Loss>::pair_terms)>>
+    : std::integral_constant<bool, GlobalLossTraits<Loss>::pair_terms> {};
 
 // The evaluation of Loss on a batch or a pair source, with or without one
 // extra input before the options (supcon's temperature).
@@ -204,11 +213,130 @@ Scalar whole_loss(const Communicator& comm, const GlobalBatch<Scalar>& batch, co
   return value;
 }
 
+// The own-pairs path of a loss whose terms are independent pairs: every
+// unordered pair of the global batch computed once, on one rank, the work
+// balanced. Rank r computes: the pairs within its rows (the batch form, its
+// symmetric tiles), and for every other rank s, half of the cross block:
+// with r < s, all of r's rows against the first half of s's; with r > s,
+// the second half of r's rows against all of s's. dL/d(reference rows) of
+// those calls go into the global gradient buffer, reduce-scattered.
+template <class Loss, class Scalar, class Metric, class Options, class Evaluator>
+Scalar own_pairs(const Communicator& comm, const GlobalBatch<Scalar>& batch, const Metric& metric,
+                 const ConstRowRef<Scalar>& x, const LabelVector& y, const Options& options,
+                 const Evaluator& evaluate, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
+  const Index cols = batch.rows.cols(), n_r = x.rows();
+  const std::size_t p = batch.counts.size(), me = static_cast<std::size_t>(comm.rank());
+  std::vector<Index> offsets(p, 0);
+  for (std::size_t s = 1; s < p; ++s) offsets[s] = offsets[s - 1] + batch.counts[s - 1];
+  // Reference rows of call A (all of mine against the first halves of the higher ranks').
+  std::vector<Index> a_rows;
+  for (std::size_t s = me + 1; s < p; ++s) {
+    for (Index i = 0; i < batch.counts[s] / 2; ++i) a_rows.push_back(offsets[s] + i);
+  }
+  const Index half = n_r / 2;  // call B: my rows [half, n_r) against all rows of the lower ranks
+  const Index lower = batch.offset;
+  RowMatrix<Scalar> all = RowMatrix<Scalar>::Zero(grads ? batch.rows.rows() : 0, cols);
+  RowMatrix<Scalar> mine = RowMatrix<Scalar>::Zero(grads ? n_r : 0, cols);
+  std::vector<RowMatrix<Scalar>> metric_grads;
+  double t[3] = {0.0, 0.0, 0.0};
+  const auto tally = [&](const DeferredTotals& totals, Scalar sum) {
+    t[0] += static_cast<double>(sum);
+    if (!totals.entries.empty()) {
+      t[1] += static_cast<double>(totals.entries.back().count);
+      t[2] += static_cast<double>(totals.entries.back().positive);
+    }
+  };
+  const auto add_metric = [&](Gradients<Scalar>& g, std::size_t first) {
+    for (std::size_t k = first; k < g.size(); ++k) {
+      const std::size_t m = k - first;
+      if (metric_grads.size() <= m) metric_grads.push_back(RowMatrix<Scalar>::Zero(g[k].rows(), g[k].cols()));
+      metric_grads[m] += g[k];
+    }
+  };
+  std::string error;
+  try {
+    if (n_r > 0) {  // the pairs within my rows, once each
+      DeferredTotals totals;
+      Options local = options;
+      local.reduction = options.reduction.deferred(&totals);
+      Gradients<Scalar> g;
+      tally(totals, evaluate.template batch<Scalar>(metric, x, y, local, grads ? &g : nullptr, nullptr));
+      if (grads) {
+        mine += g[0];
+        add_metric(g, 1);
+      }
+    }
+    if (n_r > 0 && !a_rows.empty()) {
+      RowMatrix<Scalar> R(static_cast<Index>(a_rows.size()), cols);
+      LabelVector ry(R.rows());
+      for (Index j = 0; j < R.rows(); ++j) {
+        R.row(j) = batch.rows.row(a_rows[static_cast<std::size_t>(j)]);
+        ry(j) = batch.labels(a_rows[static_cast<std::size_t>(j)]);
+      }
+      const ConstRowRef<Scalar> r(R);
+      DeferredTotals totals;
+      Options local = options;
+      local.reduction = options.reduction.deferred(&totals);
+      Gradients<Scalar> g;
+      const PairSource<Scalar> source{x, y, &r, &ry, Index(-1), grads != nullptr};
+      tally(totals, evaluate.template reference<Scalar>(metric, source, local, grads ? &g : nullptr, nullptr));
+      if (grads) {
+        mine += g[0];
+        for (Index j = 0; j < R.rows(); ++j) all.row(a_rows[static_cast<std::size_t>(j)]) += g[1].row(j);
+        add_metric(g, 2);
+      }
+    }
+    if (n_r - half > 0 && lower > 0) {
+      const ConstRowRef<Scalar> q(x.middleRows(half, n_r - half));
+      const LabelVector qy = y.segment(half, n_r - half);
+      const ConstRowRef<Scalar> r(batch.rows.topRows(lower));
+      const LabelVector ry = batch.labels.head(lower);
+      DeferredTotals totals;
+      Options local = options;
+      local.reduction = options.reduction.deferred(&totals);
+      Gradients<Scalar> g;
+      const PairSource<Scalar> source{q, qy, &r, &ry, Index(-1), grads != nullptr};
+      tally(totals, evaluate.template reference<Scalar>(metric, source, local, grads ? &g : nullptr, nullptr));
+      if (grads) {
+        mine.middleRows(half, n_r - half) += g[0];
+        all.topRows(lower) += g[1];
+        add_metric(g, 2);
+      }
+    }
+    if (grads) {
+      // Ranks whose calls made no metric gradient still take part in the all-reduce.
+      for (int k = static_cast<int>(metric_grads.size()); k < metric.parameter_blocks(); ++k) {
+        const std::pair<Index, Index> shape = metric.parameter_shape(k);
+        metric_grads.push_back(RowMatrix<Scalar>::Zero(shape.first, shape.second));
+      }
+    }
+  } catch (const std::invalid_argument& e) {
+    error = message_of(e);
+  }
+  agree(comm, Loss::name, error);
+  if (terms) terms->resize(0);
+  comm.allreduce_sum(t, 3);
+  const double divisor = global_divisor(options.reduction.kind(), t[1], t[2], 1);
+  const Scalar weight = divisor == 0.0 ? Scalar(0) : Scalar(1) / static_cast<Scalar>(divisor);
+  if (grads) {
+    grads->clear();
+    add_scattered(comm, batch, all, mine);
+    grads->push_back(std::move(mine));
+    for (auto& m : metric_grads) {
+      comm.allreduce_sum(m.data(), m.size());
+      grads->push_back(std::move(m));
+    }
+    for (auto& block : *grads) block *= weight;
+  }
+  return static_cast<Scalar>(t[0]) * weight;
+}
+
 // Which path these options take (no communication).
 template <class Loss, class Options>
 Path path_of(const Options& options) {
   if constexpr (takes_pair_source<Loss>::value) {
-    return GlobalLossTraits<Loss>::own_anchors(options) ? Path::OwnAnchors : Path::WholeLoss;
+    if (!GlobalLossTraits<Loss>::own_anchors(options)) return Path::WholeLoss;
+    return has_pair_terms<Loss>::value ? Path::OwnPairs : Path::OwnAnchors;
   } else {
     (void)options;
     return Path::WholeLoss;
@@ -268,9 +396,15 @@ auto global_call(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const
     const GlobalBatch<Scalar> batch = gather_batch<Scalar>(comm, fn, x, y, error, weights);
     // One rank: the batch form itself (the own-anchors path would pair every
     // two rows twice, where the batch form's symmetric tiles pair them once).
-    if (comm.size() > 1 && path_of<Loss>(options) == Path::OwnAnchors) {
-      if constexpr (takes_pair_source<Loss>::value) {
+    const Path path = comm.size() > 1 ? path_of<Loss>(options) : Path::WholeLoss;
+    if constexpr (takes_pair_source<Loss>::value) {
+      if (path == Path::OwnAnchors) {
         return own_anchors<Loss, Scalar>(comm, batch, metric, x, y, options, evaluate, grads, terms);
+      }
+      if constexpr (has_pair_terms<Loss>::value) {
+        if (path == Path::OwnPairs) {
+          return own_pairs<Loss, Scalar>(comm, batch, metric, x, y, options, evaluate, grads, terms);
+        }
       }
     }
     return whole_loss<Loss, Scalar>(comm, batch, metric, options, evaluate, grads, terms);

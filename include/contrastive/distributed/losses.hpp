@@ -44,6 +44,8 @@ template <>
 struct GlobalLossTraits<contrastive::detail::BatchContrastiveLoss> {
   static bool own_anchors(const ContrastiveOptions& o) { return !o.average_separately && !o.reduction.weighted(); }
   static constexpr int sum_divisor = 2;
+  // Its terms are independent pairs: the own-pairs path computes each once.
+  static constexpr bool pair_terms = true;
 };
 
 // Its InfoNCE evaluation takes a pair source, but the loss refuses a reference set.
