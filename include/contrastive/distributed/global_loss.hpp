@@ -8,7 +8,7 @@
 // and on each rank dL/d(its rows), its slice of the single-process gradient.
 // Sample weights (options.reduction = Mean(w)): one per local row.
 //
-// Two paths (docs/distributed.md):
+// Three paths (docs/distributed.md):
 //   own anchors  (a loss with a reference-set form whose reference semantics
 //                 at R = the global batch are the batch loss): each rank
 //                 computes its anchors' terms against the gathered batch,
@@ -16,6 +16,9 @@
 //                 with the reduction's divisor deferred (Reducer::deferred);
 //                 the totals are all-reduced, dL/dR is reduce-scattered and
 //                 added to dL/dX, both scaled by the global divisor.
+//   own pairs    (a loss whose terms are independent pairs: batch_contrastive)
+//                every unordered pair of the global batch once, on one rank,
+//                balanced (own_pairs below): N^2 / (2P) pairs per rank.
 //   whole loss   every rank computes the loss of the gathered batch and
 //                keeps its rows of the gradient: exact, P times the work.
 #pragma once

@@ -9,8 +9,9 @@
 //   // r.value: the global loss on every rank; r.grad[0]: dL/dX_local (N_local x D)
 //
 // Path (global_loss.hpp): "own anchors" (each rank 1/P of the work) for the
-// losses with a reference-set form, "whole loss" (every rank the whole loss)
-// for the others; distributed::path<loss>(options) tells which a call takes.
+// losses with a reference-set form, "own pairs" for batch_contrastive,
+// "whole loss" (every rank the whole loss) for the others;
+// detail::path_of<Loss>(options) tells which a call takes.
 // terms: the own-anchors path gives this rank's anchors' terms, the
 // whole-loss path the global batch's.
 #pragma once
@@ -36,8 +37,9 @@ namespace contrastive {
 namespace distributed {
 namespace detail {
 
-// The reference form counts each unordered pair twice (as (i, j) and (j, i)):
-// Mean and MeanNonZero match the batch form, Sum is halved. Sample weights
+// Own pairs (each unordered pair once). On the own-anchors path its reference
+// form would count each pair twice (as (i, j) and (j, i)): Mean and
+// MeanNonZero would match the batch form, Sum would be halved. Sample weights
 // (a pair takes both rows' weights) and separate averaging (two tallies) take
 // the whole-loss path.
 template <>
