@@ -4,8 +4,9 @@
 set -eu
 # libtorch-dev: the libtorch adapter's tests, example and benchmark (CONTRASTIVE_WITH_LIBTORCH);
 # pybind11-dev python3-pybind11 python3-numpy python3-torch: the Python module (CONTRASTIVE_WITH_PYTHON);
+# libopenmpi-dev openmpi-bin: the distributed (MPI) losses' tests and benchmark (CONTRASTIVE_WITH_MPI);
 # the library itself needs only Eigen.
-need="cmake make g++ libeigen3-dev catch2 libtorch-dev pybind11-dev python3-pybind11 python3-numpy python3-torch $*"
+need="cmake make g++ libeigen3-dev catch2 libtorch-dev pybind11-dev python3-pybind11 python3-numpy python3-torch libopenmpi-dev openmpi-bin $*"
 missing=""
 for pkg in $need; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -27,8 +27,12 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace contrastive {
+namespace detail {
+struct DeferredTotals;
+}  // namespace detail
 
 enum class Reduction {
   Mean,         // average over all terms (pairs, triplets, anchors: see each loss)
@@ -60,10 +64,24 @@ class Reducer {
   // One weight per sample; empty when not weighted().
   const Vector<double>& sample_weights() const { return weights_; }
 
+  // The hook of a reduction whose divisor is not this call's own
+  // (contrastive/distributed: the count of terms over all processes). With
+  // `totals` set, every tally of the call records its sum, count and positive
+  // count there and finishes with divisor 1; the terms MeanNonZero leaves out
+  // still get no gradient. The caller divides the value and the gradient by
+  // the divisor it assembles. Not for everyday use.
+  Reducer deferred(detail::DeferredTotals* totals) const {
+    Reducer copy = *this;
+    copy.deferred_ = totals;
+    return copy;
+  }
+  detail::DeferredTotals* deferred_totals() const { return deferred_; }
+
  private:
   Reduction kind_;
   bool weighted_ = false;
   Vector<double> weights_;
+  detail::DeferredTotals* deferred_ = nullptr;
 };
 
 // The reducers by name: Mean(), Sum(), MeanNonZero(), each optionally Mean(w).
@@ -84,6 +102,17 @@ struct MeanNonZero : Reducer {
 };
 
 namespace detail {
+
+// What the tallies of a call with a deferred reduction recorded, one entry
+// per finish() (a loss that finishes one tally twice records it twice).
+struct DeferredTotals {
+  struct Entry {
+    double sum;
+    Index count;
+    Index positive;
+  };
+  std::vector<Entry> entries;
+};
 
 // The value of a reduction and d value / d (weighted) term.
 template <class Scalar>
@@ -134,7 +163,7 @@ class Tally {
   // `samples_are` completes the error "... sample weights but <samples_are> number n".
   Tally(const char* function, const char* argument, const Reducer& reducer, Index samples,
         const char* samples_are)
-      : kind_(reducer.kind()) {
+      : kind_(reducer.kind()), deferred_(reducer.deferred_totals()) {
     require_sample_weights(function, argument, reducer, samples, samples_are);
     if (reducer.weighted()) weights_ = reducer.sample_weights().template cast<Scalar>();
   }
@@ -171,10 +200,17 @@ class Tally {
   Scalar sum() const { return sum_; }
   Index count() const { return count_; }
   Index positive() const { return positive_; }
-  Reduced<Scalar> finish() const { return reduce<Scalar>(kind_, sum_, count_, positive_); }
+  Reduced<Scalar> finish() const {
+    if (deferred_) {
+      deferred_->entries.push_back({static_cast<double>(sum_), count_, positive_});
+      return {sum_, Scalar(1)};
+    }
+    return reduce<Scalar>(kind_, sum_, count_, positive_);
+  }
 
  private:
   Reduction kind_;
+  DeferredTotals* deferred_ = nullptr;
   Vector<Scalar> weights_;
   Scalar sum_ = Scalar(0);
   Index count_ = 0;
