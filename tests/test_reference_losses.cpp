@@ -384,6 +384,35 @@ TEST_CASE("reference-set losses reject bad input, naming the argument", "[refere
   CHECK(r.grad[0].cwiseAbs().maxCoeff() == 0);
 }
 
+TEST_CASE("every reference-set form: no queries, or no references, give loss 0 and zero gradients",
+          "[reference][edge]") {
+  const RowMatrix<double> X = random_embeddings<double>(5, 3, 611), R = random_embeddings<double>(8, 3, 612);
+  const Eigen::VectorXi y = random_labels(5, 2, 613), ry = random_labels(8, 2, 614);
+  const RowMatrix<double> none(0, 3);
+  const Eigen::VectorXi no_labels(0);
+  auto check = [&](const char* name, auto&& loss) {
+    INFO(name);
+    for (const bool no_queries : {true, false}) {
+      INFO((no_queries ? "no queries" : "no references"));
+      const LossResult<double> r =
+          no_queries ? loss(none, no_labels, reference_set(R, ry)) : loss(X, y, reference_set(none, no_labels));
+      CHECK(r.value == 0);
+      REQUIRE(r.grad.size() >= 2);
+      CHECK(r.grad[0].rows() == (no_queries ? 0 : 5));
+      CHECK(r.grad[1].rows() == (no_queries ? 8 : 0));
+      for (const RowMatrix<double>& g : r.grad) CHECK((g.size() == 0 || g.cwiseAbs().maxCoeff() == 0));
+    }
+  };
+  check("batch_hard_triplet_loss", [](const auto& A, const auto& l, const auto& set) { return batch_hard_triplet_loss(A, l, set); });
+  check("batch_contrastive_loss", [](const auto& A, const auto& l, const auto& set) { return batch_contrastive_loss(A, l, set); });
+  check("multi_similarity_loss", [](const auto& A, const auto& l, const auto& set) { return multi_similarity_loss(A, l, set); });
+  check("circle_loss", [](const auto& A, const auto& l, const auto& set) { return circle_loss(A, l, set); });
+  check("supcon_loss", [](const auto& A, const auto& l, const auto& set) { return supcon_loss(A, l, set, 0.1); });
+  check("nca_loss", [](const auto& A, const auto& l, const auto& set) { return nca_loss(A, l, set); });
+  check("generalized_lifted_structure_loss",
+        [](const auto& A, const auto& l, const auto& set) { return generalized_lifted_structure_loss(A, l, set); });
+}
+
 TEMPLATE_TEST_CASE("multi_similarity_loss against a reference set", "[reference][multi_similarity]", float, double) {
   using S = TestType;
   MultiSimilarityOptions o;

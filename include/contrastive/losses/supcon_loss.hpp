@@ -126,7 +126,8 @@ class SupConTiles {
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     row_a_.setZero(n_);
     row_b_.setZero(n_);
-    if (reference_) empty_ = !(positives_.maxCoeff() > Scalar(0)) || !(negatives_.maxCoeff() > Scalar(0));
+    // No query, or no query with a positive and a negative: loss 0 (maxCoeff needs a query).
+    if (reference_) empty_ = n_ == 0 || !(positives_.maxCoeff() > Scalar(0)) || !(negatives_.maxCoeff() > Scalar(0));
     if (empty_) return tally_.finish();
     for (Index i = 0; i < n_; ++i) {
       const Scalar p = reference_ ? positives_(i) : static_cast<Scalar>(groups_.class_size(i) - 1);
