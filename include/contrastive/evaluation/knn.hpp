@@ -165,6 +165,39 @@ auto order_key(Scalar d) {
   return (u & sign) != 0 ? static_cast<Key>(~u) : static_cast<Key>(u | sign);
 }
 
+// Moves the entries of (d, i)[0, used) below t to the front, in order; returns their count. In place:
+// an entry is written at or before its own slot.
+template <class Scalar>
+std::size_t keep_below(Scalar* d, Index* i, std::size_t used, Scalar t) {
+  std::size_t out = 0, j = 0;
+#if defined(__AVX512F__)
+  // 16 at a time: compress the admitted distances and indices into registers, store them whole (the
+  // slots past `out` that this overwrites are at or before j + 15, already read).
+  if constexpr (std::is_same_v<Scalar, float> && sizeof(Index) == 8) {
+    const __m512 tv = _mm512_set1_ps(t);
+    for (; j + knn_chunk <= used; j += knn_chunk) {
+      const __m512 x = _mm512_loadu_ps(d + j);
+      const __m512i lo_i = _mm512_loadu_si512(i + j);
+      const __m512i hi_i = _mm512_loadu_si512(i + j + 8);
+      const __mmask16 in = _mm512_cmp_ps_mask(x, tv, _CMP_LT_OQ);
+      const __mmask8 lo = static_cast<__mmask8>(in & 0xFFu);
+      const __mmask8 hi = static_cast<__mmask8>(in >> 8);
+      const unsigned n_lo = static_cast<unsigned>(__builtin_popcount(lo));
+      _mm512_storeu_ps(d + out, _mm512_maskz_compress_ps(in, x));
+      _mm512_storeu_si512(i + out, _mm512_maskz_compress_epi64(lo, lo_i));
+      _mm512_storeu_si512(i + out + n_lo, _mm512_maskz_compress_epi64(hi, hi_i));
+      out += static_cast<std::size_t>(__builtin_popcount(in));
+    }
+  }
+#endif
+  for (; j < used; ++j) {
+    d[out] = d[j];
+    i[out] = i[j];
+    out += d[j] < t ? 1 : 0;
+  }
+  return out;
+}
+
 // Selection and the final order of one query's candidates, which are kept in increasing index order:
 // a tie in distance is then decided by position, so selecting and sorting on the distance alone
 // (stably) gives Nearer's (distance, index) order without comparing indices.
@@ -195,13 +228,7 @@ class KnnSelect {
       std::size_t below = 0;
       for (std::size_t j = 0; j < used; ++j) below += d[j] < t ? 1 : 0;
       if (below >= w && below <= (used + w) / 2) {
-        std::size_t out = 0;
-        for (std::size_t j = 0; j < used; ++j) {
-          d[out] = d[j];
-          i[out] = i[j];
-          out += d[j] < t ? 1 : 0;
-        }
-        used = out;
+        used = keep_below(d, i, used, t);
         return t;
       }
     }
@@ -281,9 +308,12 @@ class KnnSelect {
 // chunk by chunk, and calls compact() (which returns the new threshold) once they reach `capacity`.
 // Returns the threshold. The chunk's spare slots past `used` are overwritten freely.
 template <class Scalar, class Compact>
-Scalar knn_filter(const Scalar* d, Index cols, Index c0, Scalar tau, Scalar* bd, Index* bi, std::size_t& used,
+Scalar knn_filter(const Scalar* d, Index cols, Index c0, Scalar tau, Scalar* bd, Index* bi, std::size_t& count,
                   std::size_t capacity, Compact&& compact) {
   const Index chunk = static_cast<Index>(knn_chunk);
+  // The count in a local: through the reference it would be reloaded after every store of an index
+  // (std::size_t may alias Index), a store-forwarding chain per chunk. compact() works on `count`.
+  std::size_t used = count;
 #if defined(__AVX512F__)
   // A chunk in one register: a masked compare, then the admitted distances and their indices
   // compressed to the front of registers and stored whole (the spare slots take the rest).
@@ -291,25 +321,44 @@ Scalar knn_filter(const Scalar* d, Index cols, Index c0, Scalar tau, Scalar* bd,
     __m512 t = _mm512_set1_ps(tau);
     const __m512i lanes_lo = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i eight = _mm512_set1_epi64(8);
-    for (Index j0 = 0; j0 < cols; j0 += chunk) {
-      const Index len = std::min(chunk, cols - j0);
-      const __mmask16 lanes = static_cast<__mmask16>(len == chunk ? 0xFFFFu : (1u << len) - 1u);
-      const __m512 x = _mm512_maskz_loadu_ps(lanes, d + j0);
-      const __mmask16 in = _mm512_mask_cmp_ps_mask(lanes, x, t, _CMP_LT_OQ);
-      if (in == 0) continue;
-      const __mmask8 lo = static_cast<__mmask8>(in & 0xFFu);
-      const __mmask8 hi = static_cast<__mmask8>(in >> 8);
-      const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(c0 + j0)), lanes_lo);
-      const unsigned n_lo = static_cast<unsigned>(__builtin_popcount(lo));
-      _mm512_storeu_ps(bd + used, _mm512_maskz_compress_ps(in, x));
-      _mm512_storeu_si512(bi + used, _mm512_maskz_compress_epi64(lo, base));
-      _mm512_storeu_si512(bi + used + n_lo, _mm512_maskz_compress_epi64(hi, _mm512_add_epi64(base, eight)));
-      used += static_cast<std::size_t>(__builtin_popcount(in));
-      if (used >= capacity) {
-        tau = compact();
-        t = _mm512_set1_ps(tau);
+    // Up to 64 chunks at a time: a branch-free pass marks the chunks with an entry below the
+    // threshold, then only those are visited (no mispredicted test per chunk).
+    for (Index g0 = 0; g0 < cols; g0 += 64 * chunk) {
+      const Index glen = std::min(64 * chunk, cols - g0);
+      const Index chunks = (glen + chunk - 1) / chunk;
+      std::uint64_t marked = 0;
+      for (Index c = 0; c < chunks; ++c) {
+        const Index j0 = g0 + c * chunk;
+        const Index len = std::min(chunk, cols - j0);
+        const __mmask16 lanes = static_cast<__mmask16>(len == chunk ? 0xFFFFu : (1u << len) - 1u);
+        const __mmask16 in = _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, d + j0), t, _CMP_LT_OQ);
+        marked |= static_cast<std::uint64_t>(in != 0) << c;
+      }
+      while (marked != 0) {
+        const Index j0 = g0 + static_cast<Index>(__builtin_ctzll(marked)) * chunk;
+        marked &= marked - 1;
+        const Index len = std::min(chunk, cols - j0);
+        const __mmask16 lanes = static_cast<__mmask16>(len == chunk ? 0xFFFFu : (1u << len) - 1u);
+        const __m512 x = _mm512_maskz_loadu_ps(lanes, d + j0);
+        // Against the current threshold: a compaction in this group may have lowered it.
+        const __mmask16 in = _mm512_mask_cmp_ps_mask(lanes, x, t, _CMP_LT_OQ);
+        const __mmask8 lo = static_cast<__mmask8>(in & 0xFFu);
+        const __mmask8 hi = static_cast<__mmask8>(in >> 8);
+        const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(c0 + j0)), lanes_lo);
+        const unsigned n_lo = static_cast<unsigned>(__builtin_popcount(lo));
+        _mm512_mask_compressstoreu_ps(bd + used, in, x);
+        _mm512_mask_compressstoreu_epi64(bi + used, lo, base);
+        _mm512_mask_compressstoreu_epi64(bi + used + n_lo, hi, _mm512_add_epi64(base, eight));
+        used += static_cast<std::size_t>(__builtin_popcount(in));
+        if (used >= capacity) {
+          count = used;
+          tau = compact();
+          used = count;
+          t = _mm512_set1_ps(tau);
+        }
       }
     }
+    count = used;
     return tau;
   }
 #endif
@@ -323,8 +372,13 @@ Scalar knn_filter(const Scalar* d, Index cols, Index c0, Scalar tau, Scalar* bd,
       bi[used] = c0 + j;
       used += d[j] < tau ? 1 : 0;
     }
-    if (used >= capacity) tau = compact();
+    if (used >= capacity) {
+      count = used;
+      tau = compact();
+      used = count;
+    }
   }
+  count = used;
   return tau;
 }
 
