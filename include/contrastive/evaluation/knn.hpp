@@ -20,19 +20,27 @@
 // tiles of 512 rows, one Gram product per tile whose entries become distances
 // bit for bit as the metric's kernel makes them (gram_to_distances: near
 // duplicates recomputed from their difference), in one vectorised pass per
-// tile row. Each query keeps its best candidates in a buffer of 2k entries,
-// compacted to the k nearest (nth_element) when full: an entry enters only if
-// it beats the current k-th best, and a run of 16 entries none of which does
-// costs one vectorised minimum. A query admits about k ln(M / k) candidates, so
-// a small k costs little beyond the product, a large one (k = max_bin_count in
-// the retrieval metrics) about as much again (docs/evaluation.md, benchmark).
+// tile row. Each query keeps its candidates (distance, index) in two arrays in
+// increasing index order, so that a tie in distance is decided by position and
+// selecting and sorting never compare indices. A tile row is filtered against
+// the query's threshold (the k-th best distance so far, or a bound of it): with
+// AVX-512, the 16-entry chunks holding an admitted entry are marked branch-free
+// and only those compress their entries into the buffer; elsewhere a chunk
+// with none costs one vectorised minimum. A full buffer (4k entries) is cut to
+// the entries below a strided sample's quantile (about 1.3k of them, no
+// selection over the buffer), or exactly to the k nearest when that keeps too
+// few (ties) or too many; the k found are sorted once, by a stable radix sort
+// of their distances' bits. A query admits about k ln(M / k) candidates
+// (docs/evaluation.md, benchmark: k = 1067 of 100,000 costs 1.7x the product).
 // Memory beyond the inputs: one tile (query block x reference block
-// scalars), the candidate buffers (query block x 2k entries), and for Cosine
-// the unit rows of Q and R (a Mahalanobis or Normalized metric transforms Q and
-// R once as well). KnnOptions::memory_budget_bytes bounds the tile and the
-// buffers (it sets the query block); a budget too small for one query's buffer
-// and its row of a tile is rejected. Results are bit for bit the same under any
-// budget and query block size.
+// scalars), the candidate buffers (query block x (4k + 16) entries of a scalar
+// and an index; 2k + 16 when the budget is tight), one query's selection
+// scratch, and for Cosine the unit rows of Q and R (a Mahalanobis or Normalized
+// metric transforms Q and R once as well). KnnOptions::memory_budget_bytes
+// bounds the tile and the buffers (it sets the query block and the buffer
+// size); a budget too small for one query's smallest buffer and its row of a
+// tile is rejected. Results are bit for bit the same under any budget and
+// query block size.
 #pragma once
 
 #include "contrastive/core/types.hpp"
