@@ -60,7 +60,9 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX512F__)
+// The AVX-512 filter uses GCC / Clang builtins (popcount, count trailing zeros) besides the intrinsics.
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+#define CONTRASTIVE_KNN_AVX512 1
 #include <immintrin.h>
 #endif
 
@@ -178,7 +180,7 @@ auto order_key(Scalar d) {
 template <class Scalar>
 std::size_t keep_below(Scalar* d, Index* i, std::size_t used, Scalar t) {
   std::size_t out = 0, j = 0;
-#if defined(__AVX512F__)
+#if defined(CONTRASTIVE_KNN_AVX512)
   // 16 at a time: compress the admitted distances and indices into registers, store them whole (the
   // slots past `out` that this overwrites are at or before j + 15, already read).
   if constexpr (std::is_same_v<Scalar, float> && sizeof(Index) == 8) {
@@ -322,7 +324,7 @@ Scalar knn_filter(const Scalar* d, Index cols, Index c0, Scalar tau, Scalar* bd,
   // The count in a local: through the reference it would be reloaded after every store of an index
   // (std::size_t may alias Index), a store-forwarding chain per chunk. compact() works on `count`.
   std::size_t used = count;
-#if defined(__AVX512F__)
+#if defined(CONTRASTIVE_KNN_AVX512)
   // A chunk in one register: a masked compare, then the admitted distances and their indices
   // compressed to the front of registers and stored whole (the spare slots take the rest).
   if constexpr (std::is_same_v<Scalar, float> && sizeof(Index) == 8) {
