@@ -117,6 +117,56 @@ TEMPLATE_TEST_CASE("knn: random data, every metric, against brute-force distance
   }
 }
 
+// k in the hundreds to every reference: a query's candidates fill their buffer (4 k) and are compacted
+// several times, by a sample quantile and exactly, with many distances equal to the threshold on the
+// lattice; 3001 references end in a partial tile and a partial chunk of 16.
+TEMPLATE_TEST_CASE("knn: large k, compactions and ties at the threshold, up to every reference", "[knn]", float,
+                   double) {
+  using S = TestType;
+  for (int data = 0; data < 2; ++data) {
+    const RowMatrix<S> R = data == 0 ? lattice<S>(3001, 3, 11) : random_embeddings<S>(3001, 4, 11);
+    const RowMatrix<S> Qo = data == 0 ? lattice<S>(12, 3, 12) : random_embeddings<S>(12, 4, 12);
+    for (bool self : {false, true}) {
+      const RowMatrix<S> Q = self ? RowMatrix<S>(R.topRows(12)) : Qo;
+      const RowMatrix<double> Qd = Q.template cast<double>(), Rd = R.template cast<double>();
+      KnnOptions o;
+      o.ref_includes_query = self;
+      for (Index k : {Index(300), Index(700), Index(1500), R.rows() - 1, R.rows()}) {
+        if (self && k == R.rows()) continue;
+        for (Kind kind : {Kind::Euclidean, Kind::SquaredEuclidean, Kind::Dot, Kind::Cosine}) {
+          if (data == 0 && kind == Kind::Cosine) continue;  // its float rounding decides lattice ties
+          INFO("data " << data << " self " << self << " k " << k << " kind " << static_cast<int>(kind));
+          const KnnResult<S> r = kind == Kind::Euclidean          ? run<Euclidean>(Q, R, k, o)
+                                 : kind == Kind::SquaredEuclidean ? run<SquaredEuclidean>(Q, R, k, o)
+                                 : kind == Kind::Dot              ? run<DotProduct>(Q, R, k, o)
+                                                                  : run<Cosine>(Q, R, k, o);
+          const auto expected = brute_force(kind, Qd, Rd, k, self);
+          for (Index i = 0; i < Q.rows(); ++i) {
+            for (Index j = 0; j < k; ++j) {
+              const Index want = expected[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)];
+              const double got_v = order_value(kind, Qd, i, Rd, r.indices(i, j));
+              const double d = kind == Kind::Euclidean ? std::sqrt(got_v) : got_v;
+              if (data == 0) {
+                // Exact values: the very index (ties by index) and the exact distance.
+                REQUIRE(r.indices(i, j) == want);
+                REQUIRE(r.distances(i, j) == static_cast<S>(d));
+              } else {
+                const double want_v = order_value(kind, Qd, i, Rd, want);
+                REQUIRE(std::abs(got_v - want_v) <= value_tolerance<S>() * (1 + std::abs(want_v)));
+                REQUIRE(std::abs(static_cast<double>(r.distances(i, j)) - d) <= value_tolerance<S>() * (1 + std::abs(d)));
+              }
+              if (j > 0) {
+                REQUIRE(r.distances(i, j - 1) <= r.distances(i, j));
+                if (r.distances(i, j - 1) == r.distances(i, j)) REQUIRE(r.indices(i, j - 1) < r.indices(i, j));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("knn: query blocks and budgets do not change a bit", "[knn]", float, double) {
   using S = TestType;
   for (int data = 0; data < 2; ++data) {
