@@ -82,20 +82,15 @@ auto global_class_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X,
         error = message_of(e);
       }
       agree(comm, fn, error);
-      double t[3] = {static_cast<double>(local_sum), 0.0, 0.0};
-      if (!totals.entries.empty()) {
-        t[1] = static_cast<double>(totals.entries.back().count);
-        t[2] = static_cast<double>(totals.entries.back().positive);
-      }
-      comm.allreduce_sum(t, 3);
-      const double divisor = global_divisor(o.reduction.kind(), t[1], t[2], 1);
-      const Scalar weight = divisor == 0.0 ? Scalar(0) : Scalar(1) / static_cast<Scalar>(divisor);
+      LocalTotals rank_totals;
+      rank_totals.add(static_cast<double>(local_sum), totals);
+      const GlobalReduction<Scalar> reduced = reduce_globally<Scalar>(comm, rank_totals, o.reduction.kind(), 1);
       if (grads) {
         comm.allreduce_sum(g[1].data(), g[1].size());
-        for (auto& block : g) block *= weight;
+        for (auto& block : g) block *= reduced.weight;
         *grads = std::move(g);
       }
-      return static_cast<Scalar>(t[0]) * weight;
+      return reduced.value;
     } else {
       const GlobalBatch<Scalar> batch = gather_batch<Scalar>(comm, fn, x, y, local_error);
       const ConstRowRef<Scalar> r(batch.rows);

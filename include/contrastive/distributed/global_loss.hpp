@@ -125,6 +125,36 @@ inline double global_divisor(Reduction kind, double count, double positive, int 
   return 1.0;
 }
 
+// A rank's part of a deferred reduction: the sum of its terms, their count
+// and how many are positive (MeanNonZero), to be all-reduced.
+struct LocalTotals {
+  double sum = 0, count = 0, positive = 0;
+  void add(double call_sum, const DeferredTotals& totals) {
+    sum += call_sum;
+    if (!totals.entries.empty()) {
+      count += static_cast<double>(totals.entries.back().count);
+      positive += static_cast<double>(totals.entries.back().positive);
+    }
+  }
+};
+
+// The global reduction: value = global sum / divisor, and the factor every
+// gradient block is scaled by (0 for an empty reduction, as detail::reduce).
+template <class Scalar>
+struct GlobalReduction {
+  Scalar value, weight;
+};
+
+template <class Scalar>
+GlobalReduction<Scalar> reduce_globally(const Communicator& comm, const LocalTotals& local, Reduction kind,
+                                        int sum_divisor) {
+  double t[3] = {local.sum, local.count, local.positive};
+  comm.allreduce_sum(t, 3);
+  const double divisor = global_divisor(kind, t[1], t[2], sum_divisor);
+  const Scalar weight = divisor == 0.0 ? Scalar(0) : Scalar(1) / static_cast<Scalar>(divisor);
+  return {static_cast<Scalar>(t[0]) * weight, weight};
+}
+
 template <class Loss, class Scalar, class Metric, class Options, class Evaluator>
 Scalar own_anchors(const Communicator& comm, const GlobalBatch<Scalar>& batch, const Metric& metric,
                    const ConstRowRef<Scalar>& x, const LabelVector& y, const Options& options,
@@ -164,15 +194,10 @@ Scalar own_anchors(const Communicator& comm, const GlobalBatch<Scalar>& batch, c
     error = message_of(e);
   }
   agree(comm, fn, error);
-  double t[3] = {static_cast<double>(local_sum), 0.0, 0.0};
-  if (!totals.entries.empty()) {
-    t[1] = static_cast<double>(totals.entries.back().count);
-    t[2] = static_cast<double>(totals.entries.back().positive);
-  }
-  comm.allreduce_sum(t, 3);
-  const double divisor = global_divisor(options.reduction.kind(), t[1], t[2], GlobalLossTraits<Loss>::sum_divisor);
-  // As detail::reduce: an empty reduction is 0 with zero gradient.
-  const Scalar weight = divisor == 0.0 ? Scalar(0) : Scalar(1) / static_cast<Scalar>(divisor);
+  LocalTotals rank_totals;
+  rank_totals.add(static_cast<double>(local_sum), totals);
+  const GlobalReduction<Scalar> reduced =
+      reduce_globally<Scalar>(comm, rank_totals, options.reduction.kind(), GlobalLossTraits<Loss>::sum_divisor);
   if (grads) {
     grads->clear();
     RowMatrix<Scalar> mine = std::move(g[0]);
@@ -187,9 +212,9 @@ Scalar own_anchors(const Communicator& comm, const GlobalBatch<Scalar>& batch, c
       comm.allreduce_sum(g[k].data(), g[k].size());
       grads->push_back(std::move(g[k]));
     }
-    for (auto& block : *grads) block *= weight;
+    for (auto& block : *grads) block *= reduced.weight;
   }
-  return static_cast<Scalar>(t[0]) * weight;
+  return reduced.value;
 }
 
 template <class Loss, class Scalar, class Metric, class Options, class Evaluator>
@@ -241,14 +266,8 @@ Scalar own_pairs(const Communicator& comm, const GlobalBatch<Scalar>& batch, con
   RowMatrix<Scalar> all = RowMatrix<Scalar>::Zero(grads ? batch.rows.rows() : 0, cols);
   RowMatrix<Scalar> mine = RowMatrix<Scalar>::Zero(grads ? n_r : 0, cols);
   std::vector<RowMatrix<Scalar>> metric_grads;
-  double t[3] = {0.0, 0.0, 0.0};
-  const auto tally = [&](const DeferredTotals& totals, Scalar sum) {
-    t[0] += static_cast<double>(sum);
-    if (!totals.entries.empty()) {
-      t[1] += static_cast<double>(totals.entries.back().count);
-      t[2] += static_cast<double>(totals.entries.back().positive);
-    }
-  };
+  LocalTotals rank_totals;
+  const auto tally = [&](const DeferredTotals& totals, Scalar sum) { rank_totals.add(static_cast<double>(sum), totals); };
   const auto add_metric = [&](Gradients<Scalar>& g, std::size_t first) {
     for (std::size_t k = first; k < g.size(); ++k) {
       const std::size_t m = k - first;
@@ -318,9 +337,7 @@ Scalar own_pairs(const Communicator& comm, const GlobalBatch<Scalar>& batch, con
   }
   agree(comm, Loss::name, error);
   if (terms) terms->resize(0);
-  comm.allreduce_sum(t, 3);
-  const double divisor = global_divisor(options.reduction.kind(), t[1], t[2], 1);
-  const Scalar weight = divisor == 0.0 ? Scalar(0) : Scalar(1) / static_cast<Scalar>(divisor);
+  const GlobalReduction<Scalar> reduced = reduce_globally<Scalar>(comm, rank_totals, options.reduction.kind(), 1);
   if (grads) {
     grads->clear();
     add_scattered(comm, batch, all, mine);
@@ -329,9 +346,9 @@ Scalar own_pairs(const Communicator& comm, const GlobalBatch<Scalar>& batch, con
       comm.allreduce_sum(m.data(), m.size());
       grads->push_back(std::move(m));
     }
-    for (auto& block : *grads) block *= weight;
+    for (auto& block : *grads) block *= reduced.weight;
   }
-  return static_cast<Scalar>(t[0]) * weight;
+  return reduced.value;
 }
 
 // Which path these options take (no communication).
