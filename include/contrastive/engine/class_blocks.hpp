@@ -134,6 +134,8 @@ class ClassBlocks {
       return;
     }
     if (with_arg_) arg_.resize(rows(), nc);
+    // No rows: nothing to compare (and a block of an empty raw_ would offset a null pointer).
+    if (rows() == 0) return;
     for (Index q0 = 0; q0 < nc; q0 += chunk_) sub_center_max(c0, q0, std::min(chunk_, nc - q0), S);
   }
 
@@ -145,6 +147,10 @@ class ClassBlocks {
   void backward(Index b, Block& G, RowMatrix<Scalar>& dU, RowMatrix<Scalar>& dW, bool scaled = false) {
     const Index c0 = first(b), nc = size(b);
     if (k_ > 1) {
+      if (rows() == 0) {
+        dW.middleRows(c0 * k_, nc * k_).setZero();
+        return;
+      }
       for (Index q0 = 0; q0 < nc; q0 += chunk_) sub_center_backward(c0, q0, std::min(chunk_, nc - q0), G, dU, dW);
       return;
     }
