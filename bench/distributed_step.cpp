@@ -123,12 +123,12 @@ int main(int argc, char** argv) {
     contrastive_options.neg_margin = 1.0;
     for (const std::string& loss : losses) {
       if (loss == "supcon") {
-        time_loss(comm, loss, "own", n, d, steps, [&] { return cd::supcon_loss(comm, s.X, s.labels, 0.1); });
+        time_loss(comm, loss, "shared", n, d, steps, [&] { return cd::supcon_loss(comm, s.X, s.labels, 0.1); });
       } else if (loss == "batch_hard") {
-        time_loss(comm, loss, "own", n, d, steps,
+        time_loss(comm, loss, "shared", n, d, steps,
                   [&] { return cd::batch_hard_triplet_loss<contrastive::Cosine>(comm, s.X, s.labels, triplet); });
       } else if (loss == "multi_similarity") {
-        time_loss(comm, loss, "own", n, d, steps, [&] { return cd::multi_similarity_loss(comm, s.X, s.labels, ms); });
+        time_loss(comm, loss, "shared", n, d, steps, [&] { return cd::multi_similarity_loss(comm, s.X, s.labels, ms); });
       } else if (loss == "contrastive") {
         time_loss(comm, loss, "pairs", n, d, steps, [&] { return cd::batch_contrastive_loss(comm, s.X, s.labels, contrastive_options); });
       } else if (loss == "batch_all") {
@@ -147,18 +147,6 @@ int main(int argc, char** argv) {
         time_loss(comm, "batch_all/batch", "batch", n, d, steps, [&] {
           return contrastive::batch_all_triplet_loss<contrastive::Cosine>(s.global, s.global_labels, triplet);
         });
-        // One rank's compute at P = 2 without the other rank on the machine:
-        // the first N/2 rows as anchors against the whole batch (the own-anchors path's local call).
-        const RowMatrix<Scalar> half = s.global.topRows(n / 2);
-        const Eigen::VectorXi half_labels = s.global_labels.head(n / 2);
-        const auto ref = contrastive::reference_set(s.global, s.global_labels, 0);
-        time_loss(comm, "supcon/half-ref", "ref", n, d, steps,
-                  [&] { return contrastive::supcon_loss(half, half_labels, ref, 0.1); });
-        time_loss(comm, "batch_hard/half-ref", "ref", n, d, steps, [&] {
-          return contrastive::batch_hard_triplet_loss<contrastive::Cosine>(half, half_labels, ref, triplet);
-        });
-        time_loss(comm, "multi_sim/half-ref", "ref", n, d, steps,
-                  [&] { return contrastive::multi_similarity_loss(half, half_labels, ref, ms); });
       }
     }
   }

@@ -261,8 +261,8 @@ void check_all_losses(unsigned seed) {
   check_loss("batch_contrastive_loss weighted", b,
              [&](const auto& X, const auto& y, const auto&... f) { return cd::batch_contrastive_loss(comm, X, y, m, c_local, f...); },
              [&](const auto& X, const auto& y) { return batch_contrastive_loss(X, y, m, c_global); });
-  check_path<contrastive::detail::SupConLoss>(SupConOptions{}, cd::Path::OwnAnchors);
-  check_path<contrastive::detail::BatchHardTripletLoss>(TripletOptions{}, cd::Path::OwnAnchors);
+  check_path<contrastive::detail::SupConLoss>(SupConOptions{}, cd::Path::SharedTiles);
+  check_path<contrastive::detail::BatchHardTripletLoss>(TripletOptions{}, cd::Path::SharedTiles);
   check_path<contrastive::detail::BatchContrastiveLoss>(ContrastiveOptions{}, cd::Path::OwnPairs);
   check_path<contrastive::detail::BatchAllTripletLoss>(TripletOptions{}, cd::Path::WholeLoss);
 }
@@ -295,6 +295,93 @@ TEST_CASE("distributed loss with a learned metric: dL/dL all-reduced", "[mpi]") 
   check_loss("batch_all_triplet_loss Mahalanobis", b,
              [&](const auto& X, const auto& y, const auto&... f) { return cd::batch_all_triplet_loss(comm, X, y, metric, t, f...); },
              [&](const auto& X, const auto& y) { return batch_all_triplet_loss(X, y, metric, t); });
+}
+
+// The shared-tiles losses with a workspace so small that the tiles are a few
+// rows wide: the ranks own interleaved tiles of every size (diagonal, edge,
+// full), most are recomputed for the second pass, and every anchor's state
+// comes from several ranks' tiles.
+template <class S, class Metric>
+void check_shared_tiles(unsigned seed) {
+  const Batch<S> b = make_batch<S>(7, seed);
+  const cd::Communicator& comm = world();
+  const Metric m{};
+  const std::size_t small = static_cast<std::size_t>(b.X.rows()) * 4 * sizeof(S);
+  INFO("workspace " << small << " bytes for " << b.X.rows() << " rows");
+  for (Reduction kind : {Reduction::Mean, Reduction::MeanNonZero}) {
+    const std::string k = kind == Reduction::Mean ? " Mean" : " MeanNonZero";
+    TripletOptions t;
+    t.margin = 0.3;
+    t.reduction = kind;
+    t.workspace_bytes = small;
+    check_loss("batch_hard_triplet_loss, small tiles" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::batch_hard_triplet_loss(comm, X, y, m, t, f...); },
+               [&](const auto& X, const auto& y) { return batch_hard_triplet_loss(X, y, m, t); });
+    MultiSimilarityOptions ms;
+    ms.reduction = kind;
+    ms.workspace_bytes = small;
+    check_loss("multi_similarity_loss, small tiles" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::multi_similarity_loss(comm, X, y, m, ms, f...); },
+               [&](const auto& X, const auto& y) { return multi_similarity_loss(X, y, m, ms); });
+    SupConOptions sc;
+    sc.reduction = kind;
+    sc.workspace_bytes = small;
+    check_loss("supcon_loss, small tiles" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::supcon_loss(comm, X, y, 0.5, m, sc, f...); },
+               [&](const auto& X, const auto& y) { return supcon_loss(X, y, 0.5, m, sc); });
+    NTXentOptions nt;
+    nt.reduction = kind;
+    nt.workspace_bytes = small;
+    check_loss("ntxent_loss, small tiles" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::ntxent_loss(comm, X, y, 0.5, m, nt, f...); },
+               [&](const auto& X, const auto& y) { return ntxent_loss(X, y, 0.5, m, nt); });
+    NCAOptions nca;
+    nca.reduction = kind;
+    nca.workspace_bytes = small;
+    check_loss("nca_loss, small tiles" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::nca_loss(comm, X, y, m, nca, f...); },
+               [&](const auto& X, const auto& y) { return nca_loss(X, y, m, nca); });
+    LiftedStructureOptions ls;
+    ls.reduction = kind;
+    ls.workspace_bytes = small;
+    check_loss("generalized_lifted_structure_loss, small tiles" + k, b,
+               [&](const auto& X, const auto& y, const auto&... f) { return cd::generalized_lifted_structure_loss(comm, X, y, m, ls, f...); },
+               [&](const auto& X, const auto& y) { return generalized_lifted_structure_loss(X, y, m, ls); });
+    if constexpr (std::is_same<Metric, Cosine>::value) {
+      CircleOptions ci;
+      ci.reduction = kind;
+      ci.workspace_bytes = small;
+      check_loss("circle_loss, small tiles" + k, b,
+                 [&](const auto& X, const auto& y, const auto&... f) { return cd::circle_loss(comm, X, y, m, ci, f...); },
+                 [&](const auto& X, const auto& y) { return circle_loss(X, y, m, ci); });
+    }
+  }
+  // The terms are the global batch's on every rank.
+  SupConOptions sc;
+  sc.workspace_bytes = small;
+  const LossResult<S> d = cd::supcon_loss(comm, b.local(), b.local_labels(), 0.5, m, sc);
+  const LossResult<S> s = supcon_loss(b.X, b.labels, 0.5, m, sc);
+  CHECK(d.terms.size() == s.terms.size());
+  if (d.terms.size() == s.terms.size()) check_gradient_close<S>("terms", d.terms, s.terms);
+  for (cd::Path path : {cd::detail::path_of<contrastive::detail::MultiSimilarityLoss>(MultiSimilarityOptions{}),
+                        cd::detail::path_of<contrastive::detail::CircleLoss>(CircleOptions{}),
+                        cd::detail::path_of<contrastive::detail::NCALoss>(NCAOptions{}),
+                        cd::detail::path_of<contrastive::detail::GeneralizedLiftedStructureLoss>(LiftedStructureOptions{}),
+                        cd::detail::path_of<contrastive::detail::NTXentLabelsLoss>(NTXentOptions{})}) {
+    CHECK(path == cd::Path::SharedTiles);
+  }
+}
+
+TEST_CASE("shared tiles: many small tiles split across the ranks, double, Euclidean", "[mpi]") {
+  check_shared_tiles<double, Euclidean>(31);
+}
+
+TEST_CASE("shared tiles: many small tiles split across the ranks, double, Cosine", "[mpi]") {
+  check_shared_tiles<double, Cosine>(32);
+}
+
+TEST_CASE("shared tiles: many small tiles split across the ranks, float, SquaredEuclidean", "[mpi]") {
+  check_shared_tiles<float, SquaredEuclidean>(33);
 }
 
 template <class S>

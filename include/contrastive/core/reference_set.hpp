@@ -71,6 +71,9 @@ ReferenceSet<DR> reference_set(const Eigen::MatrixBase<DR>& R, const Labels& ref
 
 namespace detail {
 
+template <class Scalar>
+class TileShare;  // engine/tile_share.hpp
+
 // What a batch loss pairs up: the batch with itself (BatchSource), or the
 // queries X with a reference set (PairSource). A loss's eval is written once,
 // generic over the two; they are separate types so that a batch call does
@@ -79,6 +82,9 @@ template <class Scalar>
 struct BatchSource {
   const ConstRowRef<Scalar>& X;
   const LabelVector& labels;
+  // Several processes computing this batch's loss together, each its share
+  // of the symmetric tiles (engine/tile_share.hpp); null: all of them.
+  const TileShare<Scalar>* share = nullptr;
   static constexpr const ConstRowRef<Scalar>* R = nullptr;
 
   static constexpr bool is_reference() { return false; }

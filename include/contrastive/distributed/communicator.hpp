@@ -44,6 +44,8 @@ inline MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
 template <>
 inline MPI_Datatype mpi_type<std::int64_t>() { return MPI_INT64_T; }
 template <>
+inline MPI_Datatype mpi_type<std::int32_t>() { return MPI_INT32_T; }
+template <>
 inline MPI_Datatype mpi_type<char>() { return MPI_CHAR; }
 
 inline void check_mpi(int code, const char* what) {
@@ -135,15 +137,40 @@ class Communicator {
   // In place: the elementwise sum over ranks.
   template <class T>
   void allreduce_sum(T* values, Index n) const {
+    allreduce(values, n, MPI_SUM);
+  }
+  // In place: the elementwise minimum, or maximum, over ranks.
+  template <class T>
+  void allreduce_min(T* values, Index n) const {
+    allreduce(values, n, MPI_MIN);
+  }
+  template <class T>
+  void allreduce_max(T* values, Index n) const {
+    allreduce(values, n, MPI_MAX);
+  }
+
+  // Rank `root`'s values on every rank.
+  template <class T>
+  void broadcast(T* values, Index n, int root) const {
+    if (n == 0) return;
+    detail::check_mpi(MPI_Bcast(values, detail::to_int_count(n, "a broadcast"), detail::mpi_type<T>(), root, comm_),
+                      "MPI_Bcast");
+    const std::uint64_t bytes = static_cast<std::uint64_t>(n) * sizeof(T);
+    const bool sends = rank_ == root;
+    count(sends ? bytes * (static_cast<std::uint64_t>(size_) - 1) : 0, sends ? 0 : bytes);
+  }
+
+ private:
+  template <class T>
+  void allreduce(T* values, Index n, MPI_Op op) const {
     if (n == 0) return;
     detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, detail::to_int_count(n, "an all-reduce"), detail::mpi_type<T>(),
-                                    MPI_SUM, comm_),
+                                    op, comm_),
                       "MPI_Allreduce");
     const std::uint64_t bytes = static_cast<std::uint64_t>(n) * sizeof(T);
     count(size_ > 1 ? bytes : 0, size_ > 1 ? bytes : 0);
   }
 
- private:
   void count(std::uint64_t sent, std::uint64_t received) const {
     traffic_.sent += sent;
     traffic_.received += received;

@@ -9,13 +9,11 @@
 // Sample weights (options.reduction = Mean(w)): one per local row.
 //
 // Three paths (docs/distributed.md):
-//   own anchors  (a loss with a reference-set form whose reference semantics
-//                 at R = the global batch are the batch loss): each rank
-//                 computes its anchors' terms against the gathered batch,
-//                 R = reference_set(global rows, global labels, its offset),
-//                 with the reduction's divisor deferred (Reducer::deferred);
-//                 the totals are all-reduced, dL/dR is reduce-scattered and
-//                 added to dL/dX, both scaled by the global divisor.
+//   shared tiles (a loss whose symmetric tiles combine their row state,
+//                 engine/tile_share.hpp): every rank holds the gathered batch
+//                 and computes 1/P of its tiles; the per-anchor state is
+//                 all-reduced after pass 1, every rank finishes every anchor,
+//                 and the dense dL/dZ is all-reduced.
 //   own pairs    (a loss whose terms are independent pairs: batch_contrastive)
 //                every unordered pair of the global batch once, on one rank,
 //                balanced (own_pairs below): N^2 / (2P) pairs per rank.
@@ -29,6 +27,7 @@
 #include "contrastive/distributed/agreement.hpp"
 #include "contrastive/distributed/communicator.hpp"
 #include "contrastive/distributed/global_batch.hpp"
+#include "contrastive/distributed/tile_share.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -40,7 +39,7 @@ namespace contrastive {
 namespace distributed {
 
 // Which path a call takes, for the user who wants to know (and the tests).
-enum class Path { OwnAnchors, OwnPairs, WholeLoss };
+enum class Path { SharedTiles, OwnPairs, WholeLoss };
 
 namespace detail {
 
@@ -48,28 +47,25 @@ using contrastive::detail::BatchSource;
 using contrastive::detail::DeferredTotals;
 using contrastive::detail::Gradients;
 using contrastive::detail::PairSource;
+using contrastive::detail::TileShare;
 using contrastive::detail::takes_pair_source;
 
-// Per loss: whether a call with these options takes the own-anchors path and
-// the Sum divisor that turns the reference form's sum over the global batch
-// into the batch form's. Specialised where a loss differs (losses.hpp).
+// A loss whose batch form runs on symmetric tiles that combine their row
+// state (combine_rows): the shared-tiles path. Specialised per loss (losses.hpp).
 template <class Loss>
-struct GlobalLossTraits {
-  template <class Options>
-  static bool own_anchors(const Options&) {
-    return takes_pair_source<Loss>::value;
-  }
-  static constexpr int sum_divisor = 1;
-  // Terms of pairs, each pair's independent of the others (batch_contrastive):
-  // the pairs of the global batch can be split among the ranks each once.
-  static constexpr bool pair_terms = false;
-};
+struct SharedTiles : std::false_type {};
 
-template <class Loss, class = void>
-struct has_pair_terms : std::false_type {};
+// A loss whose terms are pairs, each independent of the others
+// (batch_contrastive): with these options the pairs of the global batch can
+// be split among the ranks, each computed once (the own-pairs path).
+// Specialised per loss (losses.hpp).
 template <class Loss>
-struct has_pair_terms<Loss, std::void_t<decltype(GlobalLossTraits<Loss>::pair_terms)>>
-    : std::integral_constant<bool, GlobalLossTraits<Loss>::pair_terms> {};
+struct OwnPairs {
+  template <class Options>
+  static bool applies(const Options&) {
+    return false;
+  }
+};
 
 // The evaluation of Loss on a batch or a pair source, with or without one
 // extra input before the options (supcon's temperature).
@@ -77,10 +73,11 @@ template <class Loss>
 struct Evaluate {
   template <class Scalar, class Metric, class Options>
   Scalar batch(const Metric& m, const ConstRowRef<Scalar>& x, const LabelVector& y, const Options& o,
-               Gradients<Scalar>* g, Vector<Scalar>* t) const {
+               Gradients<Scalar>* g, Vector<Scalar>* t, const TileShare<Scalar>* share = nullptr) const {
     if constexpr (takes_pair_source<Loss>::value) {
-      return Loss::template eval<Scalar>(m, BatchSource<Scalar>{x, y}, o, g, t);
+      return Loss::template eval<Scalar>(m, BatchSource<Scalar>{x, y, share}, o, g, t);
     } else {
+      (void)share;
       return Loss::template eval<Scalar>(m, x, y, o, g, t);
     }
   }
@@ -96,10 +93,11 @@ struct EvaluateWith {
   const Extra& extra;
   template <class Scalar, class Metric, class Options>
   Scalar batch(const Metric& m, const ConstRowRef<Scalar>& x, const LabelVector& y, const Options& o,
-               Gradients<Scalar>* g, Vector<Scalar>* t) const {
+               Gradients<Scalar>* g, Vector<Scalar>* t, const TileShare<Scalar>* share = nullptr) const {
     if constexpr (takes_pair_source<Loss>::value) {
-      return Loss::template eval<Scalar>(m, BatchSource<Scalar>{x, y}, extra, o, g, t);
+      return Loss::template eval<Scalar>(m, BatchSource<Scalar>{x, y, share}, extra, o, g, t);
     } else {
+      (void)share;
       return Loss::template eval<Scalar>(m, x, y, extra, o, g, t);
     }
   }
@@ -155,84 +153,28 @@ GlobalReduction<Scalar> reduce_globally(const Communicator& comm, const LocalTot
   return {static_cast<Scalar>(t[0]) * weight, weight};
 }
 
-template <class Loss, class Scalar, class Metric, class Options, class Evaluator>
-Scalar own_anchors(const Communicator& comm, const GlobalBatch<Scalar>& batch, const Metric& metric,
-                   const ConstRowRef<Scalar>& x, const LabelVector& y, const Options& options,
-                   const Evaluator& evaluate, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
-  const char* fn = Loss::name;
-  DeferredTotals totals;
-  Options local = options;
-  local.reduction = options.reduction.deferred(&totals);
-  const ConstRowRef<Scalar> r(batch.rows);
-  Gradients<Scalar> g;
-  Scalar local_sum = Scalar(0);
-  std::string error;
-  try {
-    if (x.rows() == 0) {
-      // No anchors here: no terms, and zero contributions to every gradient
-      // block (the other ranks' collectives still count on this rank's).
-      if (terms) terms->resize(0);
-      g.emplace_back(0, batch.rows.cols());
-      g.push_back(RowMatrix<Scalar>::Zero(batch.rows.rows(), batch.rows.cols()));
-      for (int k = 0; k < metric.parameter_blocks(); ++k) {
-        const std::pair<Index, Index> shape = metric.parameter_shape(k);
-        g.push_back(RowMatrix<Scalar>::Zero(shape.first, shape.second));
-      }
-    } else {
-      const PairSource<Scalar> source{x, y, &r, &batch.labels, batch.offset, grads != nullptr};
-      local_sum = evaluate.template reference<Scalar>(metric, source, local, grads ? &g : nullptr, terms);
-    }
-    if (totals.entries.size() > 1) {
-      for (const auto& e : totals.entries) {
-        if (e.count != totals.entries[0].count || e.positive != totals.entries[0].positive) {
-          throw std::logic_error("contrastive::distributed: internal: the loss reduced two tallies; "
-                                 "it needs the whole-loss path");
-        }
-      }
-    }
-  } catch (const std::invalid_argument& e) {
-    error = message_of(e);
-  }
-  agree(comm, fn, error);
-  LocalTotals rank_totals;
-  rank_totals.add(static_cast<double>(local_sum), totals);
-  const GlobalReduction<Scalar> reduced =
-      reduce_globally<Scalar>(comm, rank_totals, options.reduction.kind(), GlobalLossTraits<Loss>::sum_divisor);
-  if (grads) {
-    grads->clear();
-    RowMatrix<Scalar> mine = std::move(g[0]);
-    if (mine.rows() != x.rows() || mine.cols() != batch.rows.cols()) mine.setZero(x.rows(), batch.rows.cols());
-    RowMatrix<Scalar> all = std::move(g[1]);
-    if (all.rows() != batch.rows.rows() || all.cols() != batch.rows.cols()) {
-      all.setZero(batch.rows.rows(), batch.rows.cols());
-    }
-    add_scattered(comm, batch, all, mine);
-    grads->push_back(std::move(mine));
-    for (std::size_t k = 2; k < g.size(); ++k) {
-      comm.allreduce_sum(g[k].data(), g[k].size());
-      grads->push_back(std::move(g[k]));
-    }
-    for (auto& block : *grads) block *= reduced.weight;
-  }
-  return reduced.value;
-}
-
+// The loss of the gathered batch on every rank; with `shared`, each rank
+// computes its share of the symmetric tiles (the shared-tiles path), and the
+// value is rank 0's (the all-reduced sums could differ in the last bit).
 template <class Loss, class Scalar, class Metric, class Options, class Evaluator>
 Scalar whole_loss(const Communicator& comm, const GlobalBatch<Scalar>& batch, const Metric& metric,
                   const Options& options, const Evaluator& evaluate, Gradients<Scalar>* grads,
-                  Vector<Scalar>* terms) {
+                  Vector<Scalar>* terms, bool shared = false) {
   Options global = options;
   if (options.reduction.weighted()) global.reduction = Reducer(options.reduction.kind(), batch.weights);
   const ConstRowRef<Scalar> r(batch.rows);
   Gradients<Scalar> g;
   Scalar value = Scalar(0);
   std::string error;
+  const CommunicatorTileShare<Scalar> share(comm);
   try {
-    value = evaluate.template batch<Scalar>(metric, r, batch.labels, global, grads ? &g : nullptr, terms);
+    value = evaluate.template batch<Scalar>(metric, r, batch.labels, global, grads ? &g : nullptr, terms,
+                                            shared ? &share : nullptr);
   } catch (const std::invalid_argument& e) {
     error = message_of(e);
   }
   agree(comm, Loss::name, error);
+  if (shared) comm.broadcast(&value, 1, 0);
   if (grads) {
     grads->clear();
     grads->push_back(g[0].middleRows(batch.offset, batch.local_rows));
@@ -355,8 +297,8 @@ Scalar own_pairs(const Communicator& comm, const GlobalBatch<Scalar>& batch, con
 template <class Loss, class Options>
 Path path_of(const Options& options) {
   if constexpr (takes_pair_source<Loss>::value) {
-    if (!GlobalLossTraits<Loss>::own_anchors(options)) return Path::WholeLoss;
-    return has_pair_terms<Loss>::value ? Path::OwnPairs : Path::OwnAnchors;
+    if (SharedTiles<Loss>::value) return Path::SharedTiles;
+    return OwnPairs<Loss>::applies(options) ? Path::OwnPairs : Path::WholeLoss;
   } else {
     (void)options;
     return Path::WholeLoss;
@@ -414,20 +356,14 @@ auto global_call(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const
       }
     }
     const GlobalBatch<Scalar> batch = gather_batch<Scalar>(comm, fn, x, y, error, weights);
-    // One rank: the batch form itself (the own-anchors path would pair every
-    // two rows twice, where the batch form's symmetric tiles pair them once).
+    // One rank: the batch form itself, no collectives.
     const Path path = comm.size() > 1 ? path_of<Loss>(options) : Path::WholeLoss;
     if constexpr (takes_pair_source<Loss>::value) {
-      if (path == Path::OwnAnchors) {
-        return own_anchors<Loss, Scalar>(comm, batch, metric, x, y, options, evaluate, grads, terms);
-      }
-      if constexpr (has_pair_terms<Loss>::value) {
-        if (path == Path::OwnPairs) {
-          return own_pairs<Loss, Scalar>(comm, batch, metric, x, y, options, evaluate, grads, terms);
-        }
+      if (path == Path::OwnPairs) {
+        return own_pairs<Loss, Scalar>(comm, batch, metric, x, y, options, evaluate, grads, terms);
       }
     }
-    return whole_loss<Loss, Scalar>(comm, batch, metric, options, evaluate, grads, terms);
+    return whole_loss<Loss, Scalar>(comm, batch, metric, options, evaluate, grads, terms, path == Path::SharedTiles);
   };
   spec_extra.function = fn;
   spec_extra.embedding_shapes = {{x.rows(), x.cols()}};

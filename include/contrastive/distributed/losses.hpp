@@ -8,12 +8,11 @@
 //   LossResult<float> r = distributed::supcon_loss(comm, X_local, labels_local, 0.1);
 //   // r.value: the global loss on every rank; r.grad[0]: dL/dX_local (N_local x D)
 //
-// Path (global_loss.hpp): "own anchors" (each rank 1/P of the work) for the
-// losses with a reference-set form, "own pairs" for batch_contrastive,
-// "whole loss" (every rank the whole loss) for the others;
+// Path (global_loss.hpp): "shared tiles" (each rank 1/P of the tiles) for the
+// losses whose symmetric tiles combine their row state, "own pairs" for
+// batch_contrastive, "whole loss" (every rank the whole loss) for the others;
 // detail::path_of<Loss>(options) tells which a call takes.
-// terms: the own-anchors path gives this rank's anchors' terms, the
-// whole-loss path the global batch's.
+// terms: those of the global batch, on every rank.
 #pragma once
 
 #include "contrastive/distributed/global_loss.hpp"
@@ -37,41 +36,41 @@ namespace contrastive {
 namespace distributed {
 namespace detail {
 
-// Own pairs (each unordered pair once). On the own-anchors path its reference
-// form would count each pair twice (as (i, j) and (j, i)): Mean and
-// MeanNonZero would match the batch form, Sum would be halved. Sample weights
-// (a pair takes both rows' weights) and separate averaging (two tallies) take
-// the whole-loss path.
+// Own pairs (each unordered pair once). Sample weights (a pair takes both
+// rows' weights) and separate averaging (two tallies) take the whole-loss path.
 template <>
-struct GlobalLossTraits<contrastive::detail::BatchContrastiveLoss> {
-  static bool own_anchors(const ContrastiveOptions& o) { return !o.average_separately && !o.reduction.weighted(); }
-  static constexpr int sum_divisor = 2;
-  // Its terms are independent pairs: the own-pairs path computes each once.
-  static constexpr bool pair_terms = true;
+struct OwnPairs<contrastive::detail::BatchContrastiveLoss> {
+  static bool applies(const ContrastiveOptions& o) { return !o.average_separately && !o.reduction.weighted(); }
 };
 
-// Its InfoNCE evaluation takes a pair source, but the loss refuses a reference set.
+// Symmetric tiles that combine their row state: the shared-tiles path.
 template <>
-struct GlobalLossTraits<contrastive::detail::NTXentLabelsLoss> {
-  template <class Options>
-  static bool own_anchors(const Options&) {
-    return false;
-  }
-  static constexpr int sum_divisor = 1;
-};
+struct SharedTiles<contrastive::detail::BatchHardTripletLoss> : std::true_type {};
+template <>
+struct SharedTiles<contrastive::detail::MultiSimilarityLoss> : std::true_type {};
+template <>
+struct SharedTiles<contrastive::detail::CircleLoss> : std::true_type {};
+template <>
+struct SharedTiles<contrastive::detail::SupConLoss> : std::true_type {};
+template <>
+struct SharedTiles<contrastive::detail::NCALoss> : std::true_type {};
+template <>
+struct SharedTiles<contrastive::detail::GeneralizedLiftedStructureLoss> : std::true_type {};
+template <>
+struct SharedTiles<contrastive::detail::NTXentLabelsLoss> : std::true_type {};
 
 }  // namespace detail
 
-// Own anchors.
+// Shared tiles.
+template <class Metric = Cosine, class DX, class... Tail>
+auto ntxent_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels, double temperature,
+                 const Tail&... tail) {
+  return detail::global_loss_with<contrastive::detail::NTXentLabelsLoss, Metric>(comm, X, labels, temperature, tail...);
+}
 template <class Metric = Euclidean, class DX, class... Tail>
 auto batch_hard_triplet_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels,
                              const Tail&... tail) {
   return detail::global_loss<contrastive::detail::BatchHardTripletLoss, Metric>(comm, X, labels, tail...);
-}
-template <class Metric = Euclidean, class DX, class... Tail>
-auto batch_contrastive_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels,
-                            const Tail&... tail) {
-  return detail::global_loss<contrastive::detail::BatchContrastiveLoss, Metric>(comm, X, labels, tail...);
 }
 template <class Metric = Cosine, class DX, class... Tail>
 auto multi_similarity_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels,
@@ -95,6 +94,13 @@ template <class Metric = Euclidean, class DX, class... Tail>
 auto generalized_lifted_structure_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels,
                                        const Tail&... tail) {
   return detail::global_loss<contrastive::detail::GeneralizedLiftedStructureLoss, Metric>(comm, X, labels, tail...);
+}
+
+// Own pairs.
+template <class Metric = Euclidean, class DX, class... Tail>
+auto batch_contrastive_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels,
+                            const Tail&... tail) {
+  return detail::global_loss<contrastive::detail::BatchContrastiveLoss, Metric>(comm, X, labels, tail...);
 }
 
 // Whole loss on every rank.
@@ -126,12 +132,6 @@ template <class Metric = Euclidean, class DX, class... Tail>
 auto angular_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels, const Tail&... tail) {
   return detail::global_loss<contrastive::detail::AngularLoss, Metric>(comm, X, labels, tail...);
 }
-template <class Metric = Cosine, class DX, class... Tail>
-auto ntxent_loss(const Communicator& comm, const Eigen::MatrixBase<DX>& X, const Labels& labels, double temperature,
-                 const Tail&... tail) {
-  return detail::global_loss_with<contrastive::detail::NTXentLabelsLoss, Metric>(comm, X, labels, temperature, tail...);
-}
-
 // Whole loss on every rank; the full result's beta_grad (the learned beta's
 // gradient) is the global one, as are the caller-owned beta outputs.
 template <class Metric = Euclidean, class DX, class... Tail>

@@ -21,15 +21,17 @@
 namespace contrastive {
 namespace detail {
 
+// share: this process's part of the symmetric tiles (engine/tile_share.hpp), or null.
 template <class Scalar, class Metric, class Loss>
 Scalar run_pairwise_loss(const char* function, const Metric& metric, const ConstRowRef<Scalar>& X,
-                         std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads) {
+                         std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads,
+                         const TileShare<Scalar>* share = nullptr) {
   using L = std::decay_t<Loss>;
   return metric.template with_rows<Scalar>(X, [&](auto kind, const ConstRowRef<Scalar>& Z) {
     constexpr MetricKind K = decltype(kind)::value;
     auto run = [&](RowMatrix<Scalar>* dZ) {
       if constexpr (uses_symmetric_tiles<L>::value) {
-        return run_tiles<K, Scalar>(function, Z, workspace_bytes, loss, dZ);
+        return run_tiles<K, Scalar>(function, Z, workspace_bytes, loss, dZ, share);
       } else {
         return run_panels<K, Scalar>(function, Z, workspace_bytes, loss, dZ);
       }
@@ -53,7 +55,8 @@ struct runs_reference_tiles<Loss, std::void_t<decltype(Loss::reference_tiles)>>
 template <class Scalar, class Metric, class Loss>
 Scalar run_pairwise_loss(const char* function, const Metric& metric, const BatchSource<Scalar>& source,
                          std::size_t workspace_bytes, Loss&& loss, std::vector<RowMatrix<Scalar>>* grads) {
-  return run_pairwise_loss<Scalar>(function, metric, source.X, workspace_bytes, std::forward<Loss>(loss), grads);
+  return run_pairwise_loss<Scalar>(function, metric, source.X, workspace_bytes, std::forward<Loss>(loss), grads,
+                                   source.share);
 }
 
 // Queries against a reference set.

@@ -28,6 +28,9 @@
 // therefore write only the state of rows I and J (scratch lives on the stack:
 // a tile is at most max_tile_side wide).
 //
+// Shared (engine/tile_share.hpp): several processes with the same rows each
+// run their share of the tiles, and combine their row state after pass 1.
+//
 // Cost: half a Gram product forward (plus half again when tiles are
 // recomputed), one product backward for dense losses, O(N^2) fused passes.
 // A sparse loss may also ask for the metric's "order" distances (squared
@@ -38,6 +41,7 @@
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/engine/panels.hpp"
+#include "contrastive/engine/tile_share.hpp"
 #include "contrastive/metrics/pairwise_kernel.hpp"
 
 #include <algorithm>
@@ -425,10 +429,11 @@ void unit_rows_backward(const TileRows<RowsKind, Scalar>& rows, RowMatrix<Scalar
   }
 }
 
-// Runs a symmetric-tile loss over the rows Z under kernel `Kind`.
+// Runs a symmetric-tile loss over the rows Z under kernel `Kind`; with a
+// share, this part's tiles only (engine/tile_share.hpp).
 template <MetricKind Kind, class Scalar, class Loss>
 Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t workspace_bytes, Loss& loss,
-                 RowMatrix<Scalar>* dZ) {
+                 RowMatrix<Scalar>* dZ, const TileShare<Scalar>* share = nullptr) {
   constexpr bool sparse = Loss::sparse_gradient;
   constexpr MetricKind TileKind = uses_order_distances<Loss>::value ? order_kind<Kind>() : Kind;
   const Index n = Z.rows();
@@ -443,20 +448,25 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   constexpr bool single_pass = is_single_pass<Loss>::value;
   constexpr bool refine = has_refine_pass<Loss>::value;
   static_assert(!(single_pass && refine), "contrastive: a single-pass tile loss has no refine pass");
+  constexpr bool shareable = combines_rows<Loss, Scalar>::value && !single_pass && !refine;
+  const TileShare<Scalar>* part = shareable ? share : nullptr;
+  const std::size_t own_tiles = part ? part->share_of(tile_count) : tile_count;
   const bool second_pass = dZ && !sparse && !single_pass;
   // Keep every tile for the later passes while the triangle (plus one weight tile) fits.
   const std::size_t tile_elems = static_cast<std::size_t>(side * side);
-  TileStore<Scalar> store(TileStore<Scalar>::kept_tiles(second_pass || refine, tile_count, tile_elems, workspace_bytes),
+  TileStore<Scalar> store(TileStore<Scalar>::kept_tiles(second_pass || refine, own_tiles, tile_elems, workspace_bytes),
                           tile_elems);
   std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZ && !sparse);
   TileSparseSink<Scalar> sink;
   const TileSchedule schedule(blocks);
 
-  // visit(k, i0, rows, j0, cols, scratch) for every tile, the tiles of a round in parallel.
+  // visit(slot, i0, rows, j0, cols, scratch) for every tile (of this part's
+  // share), the tiles of a round in parallel; slot numbers the tiles visited.
   auto for_each_tile = [&](auto&& visit) {
     for_each_scheduled_tile(schedule, scratch, [&](std::size_t k, std::pair<Index, Index> tile, TileScratch<Scalar>& mine) {
+      if (part && !part->owns(k)) return;
       const Index i0 = tile.first * side, j0 = tile.second * side;
-      visit(k, i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
+      visit(part ? part->slot(k) : k, i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
     });
   };
   for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
@@ -488,6 +498,9 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
       loss.template refine_tile<Kind>(tile_again(k, i0, rows, j0, cols, mine, tile_near));
     });
   }
+  if constexpr (shareable) {
+    if (part) loss.combine_rows(*part);
+  }
   const Reduced<Scalar> reduced = loss.template finish<Kind>((dZ && sparse) ? &sink : static_cast<TileSparseSink<Scalar>*>(nullptr));
   if (!dZ) return reduced.value;
 
@@ -503,6 +516,7 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
         tile_backward<Kind, Scalar>(R, t, mine.weights.data(), *tile_near, *dZ);
       });
     }
+    if (part) part->sum(dZ->data(), dZ->size());
     if constexpr (Kind == MetricKind::Cosine) unit_rows_backward(R, *dZ);
   }
   *dZ *= reduced.weight;

@@ -136,6 +136,12 @@ class BatchHardTiles {
     }
   }
 
+  // Several processes sharing the tiles (engine/tile_share.hpp).
+  void combine_rows(const TileShare<Scalar>& share) {
+    combine_extremum(share, pos_d_, pos_j_, true);
+    combine_extremum(share, neg_d_, neg_j_, false);
+  }
+
   template <MetricKind Kind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>* sink) {
     const Index n = static_cast<Index>(ids_.size());

@@ -175,6 +175,12 @@ class CircleTiles {
     }
   }
 
+  // Several processes sharing the tiles (engine/tile_share.hpp).
+  void combine_rows(const TileShare<Scalar>& share) {
+    positives_.combine(share);
+    negatives_.combine(share);
+  }
+
   template <MetricKind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     positive_factor_.setZero(n_);

@@ -103,6 +103,12 @@ class NCATiles {
     }
   }
 
+  // Several processes sharing the tiles (engine/tile_share.hpp).
+  void combine_rows(const TileShare<Scalar>& share) {
+    all_.combine(share);
+    same_.combine(share);
+  }
+
   template <MetricKind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     all_factor_.setZero(n_);

@@ -123,6 +123,13 @@ class NTXentTiles {
     }
   }
 
+  // Several processes sharing the tiles (engine/tile_share.hpp): each
+  // positive distance was written by the one part owning its tile, 0 elsewhere.
+  void combine_rows(const TileShare<Scalar>& share) {
+    softmin_.combine(share);
+    share.sum(positive_d_.data(), static_cast<Index>(positive_d_.size()));
+  }
+
   template <MetricKind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     weight_.setZero(n_);

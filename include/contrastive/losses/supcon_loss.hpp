@@ -122,6 +122,12 @@ class SupConTiles {
     }
   }
 
+  // Several processes sharing the symmetric tiles (engine/tile_share.hpp).
+  void combine_rows(const TileShare<Scalar>& share) {
+    softmin_.combine(share);
+    share.sum(positive_d_.data(), n_);
+  }
+
   template <MetricKind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     row_a_.setZero(n_);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "contrastive/core/types.hpp"
+#include "contrastive/engine/tile_share.hpp"
 #include "contrastive/engine/tiles.hpp"
 
 #include <cmath>
@@ -65,6 +66,18 @@ class OnlineSoftmin {
   template <class D>
   auto column_exp(Index j0, const D& d) const {
     return ((shift_.segment(j0, d.size()) - d) * inv_t_).min(Scalar(0)).exp();
+  }
+
+  // The parts' softmins of the same anchors as one (engine/tile_share.hpp):
+  // the smallest shift, each part's sum rescaled to it, then summed.
+  void combine(const TileShare<Scalar>& share) {
+    const Row mine = shift_;
+    share.min(shift_.data(), shift_.size());
+    for (Index i = 0; i < shift_.size(); ++i) {
+      // A part that saw nothing has sum 0 (and shift inf: exp(-inf) = 0).
+      if (mine(i) != shift_(i)) sum_(i) *= std::exp((shift_(i) - mine(i)) * inv_t_);
+    }
+    share.sum(sum_.data(), sum_.size());
   }
 
   const Row& shift() const { return shift_; }

@@ -75,6 +75,12 @@ class TwoSidedLogSumExpTiles {
     }
   }
 
+  // Several processes sharing the tiles (engine/tile_share.hpp).
+  void combine_rows(const TileShare<Scalar>& share) {
+    positives_.combine(share);
+    negatives_.combine(share);
+  }
+
   template <MetricKind Kind>
   Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
     const auto term = Spec::template term<Kind, Scalar>(o_);
