@@ -1,8 +1,9 @@
 // Several processes computing one batch's loss together on the symmetric
 // tiles (engine/tiles.hpp), each with the whole batch in memory:
 //
-//   pass 1    each part computes its share of the tiles: tile k of the
-//             schedule on part k mod parts
+//   pass 1    each part computes its share of the tiles (share_tiles: the
+//             tiles dealt out in schedule order, each to the part with the
+//             least work so far, so the parts' products differ by at most a tile)
 //   combine   loss.combine_rows(share): the per-anchor state of pass 1
 //             (maxima, minima, sums, online log-sum-exps) combined across
 //             the parts, so that every part holds every anchor's state
@@ -44,14 +45,6 @@ class TileShare {
 
   int part() const { return part_; }
   int parts() const { return parts_; }
-  bool owns(std::size_t tile) const { return static_cast<int>(tile % static_cast<std::size_t>(parts_)) == part_; }
-  // Where an owned tile sits among this part's tiles.
-  std::size_t slot(std::size_t tile) const { return tile / static_cast<std::size_t>(parts_); }
-  // How many of `tiles` tiles this part owns.
-  std::size_t share_of(std::size_t tiles) const {
-    const std::size_t p = static_cast<std::size_t>(parts_), me = static_cast<std::size_t>(part_);
-    return tiles / p + (me < tiles % p ? 1 : 0);
-  }
 
   // Elementwise over the parts, in place; every part passes the same n.
   virtual void sum(Scalar* values, Index n) const = 0;
@@ -65,6 +58,28 @@ class TileShare {
  private:
   int part_, parts_;
 };
+
+constexpr std::size_t not_mine = static_cast<std::size_t>(-1);
+
+// The tiles of `part`: for every tile (costs in schedule order), its slot
+// among this part's tiles or not_mine. Greedy: each tile goes to the part
+// with the least cost so far (the lowest part on a tie); every part computes
+// the same assignment.
+inline std::vector<std::size_t> share_tiles(const std::vector<double>& costs, int part, int parts,
+                                            std::size_t& own_tiles) {
+  std::vector<double> load(static_cast<std::size_t>(parts), 0.0);
+  std::vector<std::size_t> slots(costs.size(), not_mine);
+  own_tiles = 0;
+  for (std::size_t k = 0; k < costs.size(); ++k) {
+    std::size_t least = 0;
+    for (std::size_t p = 1; p < load.size(); ++p) {
+      if (load[p] < load[least]) least = p;
+    }
+    load[least] += costs[k];
+    if (least == static_cast<std::size_t>(part)) slots[k] = own_tiles++;
+  }
+  return slots;
+}
 
 template <class Loss, class Scalar, class = void>
 struct combines_rows : std::false_type {};

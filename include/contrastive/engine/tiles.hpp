@@ -450,7 +450,19 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
   static_assert(!(single_pass && refine), "contrastive: a single-pass tile loss has no refine pass");
   constexpr bool shareable = combines_rows<Loss, Scalar>::value && !single_pass && !refine;
   const TileShare<Scalar>* part = shareable ? share : nullptr;
-  const std::size_t own_tiles = part ? part->share_of(tile_count) : tile_count;
+  const TileSchedule schedule(blocks);
+  // With a share: this part's tiles, by cost (a diagonal tile is half a product).
+  std::size_t own_tiles = tile_count;
+  std::vector<std::size_t> slots;
+  if (part) {
+    std::vector<double> costs;
+    for (const std::pair<Index, Index>& b : schedule.tiles) {
+      const double rows = static_cast<double>(std::min(side, n - b.first * side));
+      const double cols = static_cast<double>(std::min(side, n - b.second * side));
+      costs.push_back(b.first == b.second ? rows * (cols + 1) / 2 : rows * cols);
+    }
+    slots = share_tiles(costs, part->part(), part->parts(), own_tiles);
+  }
   const bool second_pass = dZ && !sparse && !single_pass;
   // Keep every tile for the later passes while the triangle (plus one weight tile) fits.
   const std::size_t tile_elems = static_cast<std::size_t>(side * side);
@@ -458,15 +470,15 @@ Scalar run_tiles(const char* function, const ConstRowRef<Scalar>& Z, std::size_t
                           tile_elems);
   std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZ && !sparse);
   TileSparseSink<Scalar> sink;
-  const TileSchedule schedule(blocks);
 
   // visit(slot, i0, rows, j0, cols, scratch) for every tile (of this part's
   // share), the tiles of a round in parallel; slot numbers the tiles visited.
   auto for_each_tile = [&](auto&& visit) {
     for_each_scheduled_tile(schedule, scratch, [&](std::size_t k, std::pair<Index, Index> tile, TileScratch<Scalar>& mine) {
-      if (part && !part->owns(k)) return;
+      const std::size_t slot = part ? slots[k] : k;
+      if (slot == not_mine) return;
       const Index i0 = tile.first * side, j0 = tile.second * side;
-      visit(part ? part->slot(k) : k, i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
+      visit(slot, i0, std::min(side, n - i0), j0, std::min(side, n - j0), mine);
     });
   };
   for_each_tile([&](std::size_t k, Index i0, Index rows, Index j0, Index cols, TileScratch<Scalar>& mine) {
