@@ -26,9 +26,17 @@
 //   selects all semi-hard triplets, not one per pair: use mine_triplets and the
 //   index form of triplet_margin_loss instead.
 //
-// Algorithm, O(N^2 log K) beyond the two products: per anchor, n* of every
-// positive from SemihardSelection (mining/detail/semihard_selection.hpp, the
-// selection mine_semihard returns), which sorts the smaller side.
+// Algorithm. Batches with few positives per anchor (at most
+// semihard_tile_positives on average: P x K batches) run on symmetric tiles,
+// half a Gram product and no N x N buffer: pass 1 records every positive
+// pair's distance and each anchor's farthest negative; a second look at each
+// tile (kept or recomputed) keeps, for every positive pair, its closest
+// negative strictly farther than the positive, in O(N^2 K) vectorised compares;
+// the gradient is sparse (two entries per triplet). Other batches run on row
+// panels: per anchor, n* of every positive from SemihardSelection
+// (mining/detail/semihard_selection.hpp, the selection mine_semihard returns),
+// which sorts the smaller side, O(N^2 log K). Both apply the same rule and
+// agree to rounding (tests/test_engine.cpp).
 #pragma once
 
 #include "contrastive/core/call_forms.hpp"
@@ -37,12 +45,226 @@
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/metrics/euclidean.hpp"
+#include "contrastive/core/label_groups.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/mining/detail/semihard_selection.hpp"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
 #include <vector>
 
 namespace contrastive {
 namespace detail {
+
+// The tile path's limit: the average positives per anchor (sum over classes of
+// n_c (n_c - 1), over N) up to which the O(N^2 K) tile compares beat the
+// panels' sort. Also bounds the per-pair state to 3 * 32 values per row.
+constexpr Index semihard_tile_positives = 32;
+
+// Semi-hard triplets on symmetric tiles (the header's rule).
+template <class Scalar>
+class BatchSemihardTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool sparse_gradient = true;
+  static constexpr bool refine_pass = true;
+
+  BatchSemihardTiles(LabelGroups groups, const TripletOptions& options, Tally<Scalar> tally, Vector<Scalar>* terms)
+      : options_(options), tally_(std::move(tally)), terms_(terms), groups_(std::move(groups)),
+        n_(static_cast<Index>(groups_.ids.size())) {
+    const std::size_t n = static_cast<std::size_t>(n_);
+    rank_.resize(n);
+    offset_.assign(n + 1, 0);
+    for (Index i = 0; i < n_; ++i) {
+      const Index* cls = groups_.class_of(i);
+      for (Index k = 0; k < groups_.class_size(i); ++k) {
+        if (cls[k] == i) rank_[static_cast<std::size_t>(i)] = k;
+      }
+      offset_[static_cast<std::size_t>(i) + 1] = offset_[static_cast<std::size_t>(i)] + groups_.class_size(i) - 1;
+    }
+    const std::size_t pairs = static_cast<std::size_t>(offset_[n]);
+    positive_d_.assign(pairs, Scalar(0));
+    best_d_.assign(pairs, inf());
+    best_j_.assign(pairs, -1);
+    far_d_.assign(n, -inf());
+    far_j_.assign(n, -1);
+  }
+
+  // Pass 1: the positive pairs' distances, each anchor's farthest negative.
+  void tile(const DistanceTile<Scalar>& t) {
+    TileRowBuffer<Scalar> masked{};
+    const std::int32_t* ids = groups_.ids.data();
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      for_positives(i, j0, m, [&](Index p) {
+        positive_d_[slot(i, p)] = d[p - j0];
+        positive_d_[slot(p, i)] = d[p - j0];
+      });
+      const std::int32_t li = ids[i];
+      const std::int32_t ii = static_cast<std::int32_t>(i);
+      const std::int32_t* lab = ids + j0;
+      Scalar* fd = far_d_.data() + j0;
+      std::int32_t* fj = far_j_.data() + j0;
+      // The column anchors j see i; -1 (nothing yet) sits with -inf, which no v ties.
+      for (Index c = 0; c < m; ++c) {
+        const Scalar v = d[c];
+        const bool take = lab[c] != li && (v > fd[c] || (v == fd[c] && ii < fj[c]));
+        fd[c] = take ? v : fd[c];
+        fj[c] = take ? ii : fj[c];
+      }
+      Scalar* mk = masked.data();
+      for (Index c = 0; c < m; ++c) mk[c] = lab[c] != li ? d[c] : -inf();
+      keep_extreme(mk, m, j0, true, far_d_[static_cast<std::size_t>(i)], far_j_[static_cast<std::size_t>(i)]);
+    }
+  }
+
+  // Every positive pair's closest negative strictly farther than the
+  // positive, from both sides of the tile.
+  template <MetricKind>
+  void refine_tile(const DistanceTile<Scalar>& t) {
+    TileRowBuffer<Scalar> masked{};
+    const std::int32_t* ids = groups_.ids.data();
+    // The column anchors' thresholds and bests, one row of the tile's width per positive rank.
+    Index k_max = 0;
+    for (Index c = 0; c < t.cols; ++c) k_max = std::max(k_max, positives(t.j0 + c));
+    const std::size_t width = static_cast<std::size_t>(t.cols);
+    std::vector<Scalar> thr(static_cast<std::size_t>(k_max) * width, inf()), bd(thr.size(), inf());
+    std::vector<std::int32_t> bj(thr.size(), -1);
+    for (Index c = 0; c < t.cols; ++c) {
+      const std::size_t first = static_cast<std::size_t>(offset_[static_cast<std::size_t>(t.j0 + c)]);
+      for (Index k = 0; k < positives(t.j0 + c); ++k) {
+        const std::size_t at = static_cast<std::size_t>(k) * width + static_cast<std::size_t>(c);
+        thr[at] = positive_d_[first + static_cast<std::size_t>(k)];
+        bd[at] = best_d_[first + static_cast<std::size_t>(k)];
+        bj[at] = best_j_[first + static_cast<std::size_t>(k)];
+      }
+    }
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      const std::int32_t li = ids[i];
+      const std::int32_t ii = static_cast<std::int32_t>(i);
+      const std::int32_t* lab = ids + j0;
+      // Row anchor i: per positive, a vectorised masked minimum, the index only on improvement.
+      const std::size_t first = static_cast<std::size_t>(offset_[static_cast<std::size_t>(i)]);
+      for (Index k = 0; k < positives(i); ++k) {
+        const std::size_t s = first + static_cast<std::size_t>(k);
+        const Scalar threshold = positive_d_[s];
+        Scalar* mk = masked.data();
+        for (Index c = 0; c < m; ++c) mk[c] = lab[c] != li && d[c] > threshold ? d[c] : inf();
+        keep_extreme(mk, m, j0, false, best_d_[s], best_j_[s]);
+      }
+      // Column anchors j see i, elementwise over the row, one pass per positive rank.
+      for (Index k = 0; k < k_max; ++k) {
+        const std::size_t base = static_cast<std::size_t>(k) * width + static_cast<std::size_t>(c0);
+        const Scalar* th = thr.data() + base;
+        Scalar* b = bd.data() + base;
+        std::int32_t* j = bj.data() + base;
+        for (Index c = 0; c < m; ++c) {
+          const Scalar v = d[c];
+          const bool take = lab[c] != li && v > th[c] && (v < b[c] || (v == b[c] && ii < j[c]));
+          b[c] = take ? v : b[c];
+          j[c] = take ? ii : j[c];
+        }
+      }
+    }
+    for (Index c = 0; c < t.cols; ++c) {
+      const std::size_t first = static_cast<std::size_t>(offset_[static_cast<std::size_t>(t.j0 + c)]);
+      for (Index k = 0; k < positives(t.j0 + c); ++k) {
+        // The better of the two: in a diagonal tile the row pass improved the same anchors.
+        const std::size_t at = static_cast<std::size_t>(k) * width + static_cast<std::size_t>(c);
+        const std::size_t s = first + static_cast<std::size_t>(k);
+        if (bd[at] < best_d_[s] || (bd[at] == best_d_[s] && bj[at] >= 0 && (best_j_[s] < 0 || bj[at] < best_j_[s]))) {
+          best_d_[s] = bd[at];
+          best_j_[s] = bj[at];
+        }
+      }
+    }
+  }
+
+  template <MetricKind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>* sink) {
+    const Scalar margin = static_cast<Scalar>(options_.margin);
+    std::vector<Scalar> values;
+    for (Index a = 0; a < n_; ++a) {
+      const std::size_t ua = static_cast<std::size_t>(a);
+      if (far_j_[ua] < 0) continue;  // no negative: no triplet
+      const Index* cls = groups_.class_of(a);
+      std::size_t s = static_cast<std::size_t>(offset_[ua]);
+      for (Index k = 0; k < groups_.class_size(a); ++k) {
+        const Index p = cls[k];
+        if (p == a) continue;
+        const bool semihard = best_j_[s] >= 0;
+        const Index neg = semihard ? best_j_[s] : far_j_[ua];
+        const Scalar d_an = semihard ? best_d_[s] : far_d_[ua];
+        const TripletTerm<Scalar> term = triplet_term<Scalar>(positive_d_[s], d_an, margin, options_.soft);
+        const Scalar value = tally_.add(a, term.value);
+        if (terms_) values.push_back(value);
+        const Scalar slope = tally_.weight(a) * term.slope;
+        if (sink && slope != Scalar(0)) {
+          sink->add(a, p, slope, positive_d_[s]);
+          sink->add(a, neg, -slope, d_an);
+        }
+        ++s;
+      }
+    }
+    if (terms_) *terms_ = Eigen::Map<const Vector<Scalar>>(values.data(), static_cast<Index>(values.size()));
+    return tally_.finish();
+  }
+
+ private:
+  static constexpr Scalar inf() { return std::numeric_limits<Scalar>::infinity(); }
+
+  Index positives(Index a) const {
+    return offset_[static_cast<std::size_t>(a) + 1] - offset_[static_cast<std::size_t>(a)];
+  }
+  // Where anchor a's positive p sits among a's positive pairs (index order).
+  std::size_t slot(Index a, Index p) const {
+    const Index rp = rank_[static_cast<std::size_t>(p)], ra = rank_[static_cast<std::size_t>(a)];
+    return static_cast<std::size_t>(offset_[static_cast<std::size_t>(a)] + rp - (rp > ra ? 1 : 0));
+  }
+  // Calls f(p) for the positives p of i in columns [j0, j0 + m), in index order.
+  template <class F>
+  void for_positives(Index i, Index j0, Index m, F&& f) const {
+    const Index* cls = groups_.class_of(i);
+    const Index* end = cls + groups_.class_size(i);
+    for (const Index* p = std::lower_bound(cls, end, j0); p != end && *p < j0 + m; ++p) {
+      if (*p != i) f(*p);
+    }
+  }
+  // The largest (or smallest) of masked[0, m) (columns j0 + c) against (best, index):
+  // a better value, or an equal one at a lower index, replaces it.
+  static void keep_extreme(const Scalar* masked, Index m, Index j0, bool largest, Scalar& best, std::int32_t& index) {
+    const Eigen::Map<const Vector<Scalar>> v(masked, m);
+    const Scalar e = largest ? v.maxCoeff() : v.minCoeff();
+    if (e == (largest ? -inf() : inf())) return;
+    if (largest ? e < best : e > best) return;
+    Index c = 0;
+    while (!(masked[c] == e)) ++c;
+    const std::int32_t j = static_cast<std::int32_t>(j0 + c);
+    if (e != best || j < index) {
+      best = e;
+      index = j;
+    }
+  }
+
+  const TripletOptions& options_;
+  Tally<Scalar> tally_;
+  Vector<Scalar>* terms_;
+  LabelGroups groups_;
+  Index n_;
+  std::vector<Index> rank_, offset_;
+  std::vector<Scalar> positive_d_, best_d_, far_d_;
+  std::vector<std::int32_t> best_j_, far_j_;
+};
 
 struct BatchSemihardTripletLoss {
   static constexpr const char* name = "batch_semihard_triplet_loss";
@@ -58,6 +280,14 @@ struct BatchSemihardTripletLoss {
     Tally<Scalar> tally(fn, "options.reduction", options.reduction, X.rows(), "the rows of X");
 
     const Index n = X.rows();
+    LabelGroups groups(labels);
+    Index pairs = 0;
+    for (Index i = 0; i < n; ++i) pairs += groups.class_size(i) - 1;
+    if (pairs <= semihard_tile_positives * n) {
+      return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
+                                       BatchSemihardTiles<Scalar>(std::move(groups), options, std::move(tally), terms),
+                                       grads);
+    }
     const Scalar margin = static_cast<Scalar>(options.margin);
     // A positive pair's triplet as its anchor's thread finds it: tallied, and
     // its gradient entries written, in anchor order afterwards.
