@@ -114,7 +114,7 @@ class BatchSemihardTiles {
       // The column anchors j see i; -1 (nothing yet) sits with -inf, which no v ties.
       for (Index c = 0; c < m; ++c) {
         const Scalar v = d[c];
-        const bool take = lab[c] != li && (v > fd[c] || (v == fd[c] && ii < fj[c]));
+        const bool take = (lab[c] != li) & ((v > fd[c]) | ((v == fd[c]) & (ii < fj[c])));
         fd[c] = take ? v : fd[c];
         fj[c] = take ? ii : fj[c];
       }
@@ -159,7 +159,7 @@ class BatchSemihardTiles {
         const std::size_t s = first + static_cast<std::size_t>(k);
         const Scalar threshold = positive_d_[s];
         Scalar* mk = masked.data();
-        for (Index c = 0; c < m; ++c) mk[c] = lab[c] != li && d[c] > threshold ? d[c] : inf();
+        for (Index c = 0; c < m; ++c) mk[c] = (lab[c] != li) & (d[c] > threshold) ? d[c] : inf();
         keep_extreme(mk, m, j0, false, best_d_[s], best_j_[s]);
       }
       // Column anchors j see i, elementwise over the row, one pass per positive rank.
@@ -170,7 +170,8 @@ class BatchSemihardTiles {
         std::int32_t* j = bj.data() + base;
         for (Index c = 0; c < m; ++c) {
           const Scalar v = d[c];
-          const bool take = lab[c] != li && v > th[c] && (v < b[c] || (v == b[c] && ii < j[c]));
+          // Bitwise, not short-circuit: one vectorised select per lane.
+          const bool take = (lab[c] != li) & (v > th[c]) & ((v < b[c]) | ((v == b[c]) & (ii < j[c])));
           b[c] = take ? v : b[c];
           j[c] = take ? ii : j[c];
         }
@@ -241,7 +242,8 @@ class BatchSemihardTiles {
     }
   }
   // The largest (or smallest) of masked[0, m) (columns j0 + c) against (best, index):
-  // a better value, or an equal one at a lower index, replaces it.
+  // a better value, or an equal one at a lower index, replaces it. A vectorised
+  // extreme first; the index only when it can win.
   static void keep_extreme(const Scalar* masked, Index m, Index j0, bool largest, Scalar& best, std::int32_t& index) {
     const Eigen::Map<const Vector<Scalar>> v(masked, m);
     const Scalar e = largest ? v.maxCoeff() : v.minCoeff();
