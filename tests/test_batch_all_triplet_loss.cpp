@@ -78,7 +78,10 @@ std::vector<Layout> layouts() {
           {"random 40 labels, 3 classes", random_labels(40, 3, 12)},
           {"random 25 labels, 12 classes (singletons)", random_labels(25, 12, 13)},
           {"one dominant class", dominant},
-          {"two classes", two}};
+          {"two classes", two},
+          // Beyond 32 positives per anchor on average the hinge runs on row panels, below on tiles.
+          {"two classes of 36 (row panels)", class_blocks(2, 36)},
+          {"random 90 labels, 2 classes (row panels)", random_labels(90, 2, 14)}};
 }
 
 }  // namespace

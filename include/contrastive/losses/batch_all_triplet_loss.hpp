@@ -35,7 +35,14 @@
 // each anchor's P x N_neg triplets are visited directly: O(N P N_neg) time,
 // O(N) scratch per thread beyond the pairwise workspace, never N^3 memory.
 //
-// Algorithm, O(N^2 log K) beyond the two products, never enumerating
+// Algorithm. Hinge batches with few positives per anchor (at most
+// tile_positives_per_anchor = 32 on average: P x K batches) run on symmetric
+// tiles: pass 1 records the positive pairs' distances, a second look at each
+// tile sums every positive pair's hinges over its negatives directly (O(N^2 K)
+// vectorised), pass 2 forms the pair weights (a positive's active count, a
+// negative's count of the anchor's positives it activates) for the dense
+// backward; no N x N buffer. The others (and soft) run on row panels, O(N^2 log K)
+// beyond the two products, never enumerating
 // triplets: per anchor, sort the smaller side (usually its K-1 positives)
 // ascending; each element of the other side binary-searches the sorted side
 // for the triplets it makes active (a suffix of the sorted positives, or a
@@ -54,16 +61,207 @@
 #include "contrastive/core/call_forms.hpp"
 #include "contrastive/engine/pairwise_loss.hpp"
 #include "contrastive/core/loss_result.hpp"
+#include "contrastive/core/label_groups.hpp"
+#include "contrastive/losses/detail/dense_labels.hpp"
+#include "contrastive/losses/detail/positive_pairs.hpp"
 #include "contrastive/losses/detail/triplet_common.hpp"
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
 namespace contrastive {
 namespace detail {
+
+// Hinge batch-all on symmetric tiles (the header's rule).
+template <class Scalar>
+class BatchAllTiles {
+ public:
+  static constexpr bool symmetric_tiles = true;
+  static constexpr bool sparse_gradient = false;
+  static constexpr bool refine_pass = true;
+  using Row = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+  BatchAllTiles(LabelGroups groups, const TripletOptions& options, Tally<Scalar> tally, Vector<Scalar>* terms)
+      : margin_(static_cast<Scalar>(options.margin)), tally_(std::move(tally)), terms_(terms),
+        pairs_(std::move(groups)), n_(static_cast<Index>(pairs_.groups().ids.size())) {
+    positive_d_.assign(pairs_.size(), Scalar(0));
+    hinge_sum_.assign(pairs_.size(), Scalar(0));
+    active_.assign(pairs_.size(), Scalar(0));
+  }
+
+  // Pass 1: the positive pairs' distances.
+  void tile(const DistanceTile<Scalar>& t) {
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      pairs_.for_positives(i, j0, m, [&](Index p) {
+        positive_d_[pairs_.slot(i, p)] = d[p - j0];
+        positive_d_[pairs_.slot(p, i)] = d[p - j0];
+      });
+    }
+  }
+
+  // Every positive pair's hinges (d_ap - d_an) + margin over the tile's
+  // negatives, summed with their active count, from both sides of the tile.
+  template <MetricKind>
+  void refine_tile(const DistanceTile<Scalar>& t) {
+    TileRowBuffer<Scalar> other{};
+    Columns cols(*this, t);
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      const Scalar* neg = negatives(i, j0, m, other.data());
+      const Eigen::Map<const Row> dv(d, m), nv(neg, m);
+      const std::size_t first = static_cast<std::size_t>(pairs_.first(i));
+      for (Index k = 0; k < pairs_.count(i); ++k) {
+        const std::size_t s = first + static_cast<std::size_t>(k);
+        const Row h = nv * ((positive_d_[s] - dv) + margin_).max(Scalar(0));
+        hinge_sum_[s] += h.sum();
+        active_[s] += static_cast<Scalar>((h > Scalar(0)).count());
+      }
+      for (Index k = 0; k < cols.k_max; ++k) {
+        const Scalar* th = cols.threshold(k) + c0;
+        Scalar* hs = cols.sum(k) + c0;
+        Scalar* ac = cols.active(k) + c0;
+        for (Index c = 0; c < m; ++c) {
+          const Scalar h = ((th[c] - d[c]) + margin_) * neg[c];
+          const bool on = h > Scalar(0);
+          hs[c] += on ? h : Scalar(0);
+          ac[c] += on ? Scalar(1) : Scalar(0);
+        }
+      }
+    }
+    cols.add_to(*this);
+  }
+
+  template <MetricKind>
+  Reduced<Scalar> finish(TileSparseSink<Scalar>*) {
+    const LabelGroups& g = pairs_.groups();
+    if (terms_) terms_->setZero(n_);
+    positive_weight_.assign(pairs_.size(), Scalar(0));
+    anchor_weight_.setZero(n_);
+    for (Index a = 0; a < n_; ++a) {
+      const Index np = pairs_.count(a), nn = n_ - g.class_size(a);
+      if (np == 0 || nn == 0) continue;
+      const Scalar w = tally_.weight(a);
+      Scalar sum(0), active(0);
+      for (Index k = 0; k < np; ++k) {
+        const std::size_t s = static_cast<std::size_t>(pairs_.first(a) + k);
+        sum += hinge_sum_[s];
+        active += active_[s];
+        positive_weight_[s] = w * active_[s];
+      }
+      // The anchor's triplets all take its weight: w > 0 keeps their positive count.
+      const Scalar weighted = tally_.weighted() ? w * sum : sum;
+      if (terms_) (*terms_)(a) = weighted;
+      tally_.add_totals(weighted, np * nn, w > Scalar(0) ? static_cast<Index>(active) : 0);
+      anchor_weight_(a) = w;
+    }
+    return tally_.finish();
+  }
+
+  // dL/dd of each pair from both anchors: a positive's w * (its active
+  // negatives), a negative's -w * (the anchor's positives it activates).
+  void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
+    TileRowBuffer<Scalar> other{}, count{};
+    Columns cols(*this, t);
+    for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
+      const Index c0 = t.first_col(i), m = t.cols - c0;
+      if (m <= 0) continue;
+      const Index j0 = t.j0 + c0;
+      const Scalar* d = t.row(i) + c0;
+      const Scalar* neg = negatives(i, j0, m, other.data());
+      const Eigen::Map<const Row> dv(d, m), nv(neg, m);
+      Eigen::Map<Row> row_count(count.data(), m);
+      row_count.setZero();
+      const std::size_t first = static_cast<std::size_t>(pairs_.first(i));
+      for (Index k = 0; k < pairs_.count(i); ++k) {
+        const Scalar threshold = positive_d_[first + static_cast<std::size_t>(k)];
+        row_count += (((threshold - dv) + margin_) > Scalar(0)).template cast<Scalar>();
+      }
+      Scalar* g = W + (i - t.i0) * t.cols + c0;
+      const Scalar wi = anchor_weight_(i);
+      const Scalar* counted = count.data();
+      for (Index c = 0; c < m; ++c) g[c] = -wi * counted[c] * neg[c];
+      for (Index k = 0; k < cols.k_max; ++k) {
+        const Scalar* th = cols.threshold(k) + c0;
+        const Scalar* wj = cols.weight() + c0;
+        for (Index c = 0; c < m; ++c) {
+          const bool on = ((th[c] - d[c]) + margin_) * neg[c] > Scalar(0);
+          g[c] -= on ? wj[c] : Scalar(0);
+        }
+      }
+      pairs_.for_positives(i, j0, m, [&](Index p) {
+        g[p - j0] = positive_weight_[pairs_.slot(i, p)] + positive_weight_[pairs_.slot(p, i)];
+      });
+    }
+  }
+
+ private:
+  // A tile's column anchors, one row of the tile's width per positive rank:
+  // their thresholds (-inf past a column's positives: no hinge is active
+  // there, and -inf * 0 is NaN, not > 0), and the sums the refine pass adds back.
+  struct Columns {
+    Index k_max = 0;
+    std::size_t width;
+    std::vector<Scalar> thresholds, sums, actives, weights;
+    Index j0;
+
+    Columns(const BatchAllTiles& loss, const DistanceTile<Scalar>& t) : width(static_cast<std::size_t>(t.cols)), j0(t.j0) {
+      for (Index c = 0; c < t.cols; ++c) k_max = std::max(k_max, loss.pairs_.count(t.j0 + c));
+      thresholds.assign(static_cast<std::size_t>(k_max) * width, -std::numeric_limits<Scalar>::infinity());
+      sums.assign(thresholds.size(), Scalar(0));
+      actives.assign(thresholds.size(), Scalar(0));
+      weights.assign(width, Scalar(0));
+      for (Index c = 0; c < t.cols; ++c) {
+        const std::size_t first = static_cast<std::size_t>(loss.pairs_.first(t.j0 + c));
+        for (Index k = 0; k < loss.pairs_.count(t.j0 + c); ++k) {
+          thresholds[at(k, c)] = loss.positive_d_[first + static_cast<std::size_t>(k)];
+        }
+        if (loss.anchor_weight_.size() > 0) weights[static_cast<std::size_t>(c)] = loss.anchor_weight_(t.j0 + c);
+      }
+    }
+    std::size_t at(Index k, Index c) const { return static_cast<std::size_t>(k) * width + static_cast<std::size_t>(c); }
+    const Scalar* threshold(Index k) const { return thresholds.data() + at(k, 0); }
+    Scalar* sum(Index k) { return sums.data() + at(k, 0); }
+    Scalar* active(Index k) { return actives.data() + at(k, 0); }
+    const Scalar* weight() const { return weights.data(); }
+    void add_to(BatchAllTiles& loss) const {
+      for (std::size_t c = 0; c < width; ++c) {
+        const Index a = j0 + static_cast<Index>(c);
+        const std::size_t first = static_cast<std::size_t>(loss.pairs_.first(a));
+        for (Index k = 0; k < loss.pairs_.count(a); ++k) {
+          loss.hinge_sum_[first + static_cast<std::size_t>(k)] += sums[at(k, static_cast<Index>(c))];
+          loss.active_[first + static_cast<std::size_t>(k)] += actives[at(k, static_cast<Index>(c))];
+        }
+      }
+    }
+  };
+
+  // 1 where column j0 + c is a negative of i, else 0.
+  const Scalar* negatives(Index i, Index j0, Index m, Scalar* out) const {
+    label_mask<Scalar>(pairs_.groups().ids, i, j0, m, Scalar(0), Scalar(1), out);
+    return out;
+  }
+
+  Scalar margin_;
+  Tally<Scalar> tally_;
+  Vector<Scalar>* terms_;
+  PositivePairs pairs_;
+  Index n_;
+  std::vector<Scalar> positive_d_, hinge_sum_, active_, positive_weight_;
+  Vector<Scalar> anchor_weight_;
+};
 
 struct BatchAllTripletLoss {
   static constexpr const char* name = "batch_all_triplet_loss";
@@ -79,6 +277,14 @@ struct BatchAllTripletLoss {
     Tally<Scalar> tally(fn, "options.reduction", options.reduction, X.rows(), "the rows of X");
 
     const Index n = X.rows();
+    if (!options.soft) {
+      LabelGroups groups(labels);
+      if (few_positives_per_anchor(groups)) {
+        return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
+                                         BatchAllTiles<Scalar>(std::move(groups), options, std::move(tally), terms),
+                                         grads);
+      }
+    }
     const Scalar margin = static_cast<Scalar>(options.margin);
     if (terms) terms->setZero(n);
     // Per thread: one anchor's split, the gap sums over its sorted side and the

@@ -27,7 +27,7 @@
 //   index form of triplet_margin_loss instead.
 //
 // Algorithm. Batches with few positives per anchor (at most
-// semihard_tile_positives on average: P x K batches) run on symmetric tiles,
+// tile_positives_per_anchor on average: P x K batches) run on symmetric tiles,
 // half a Gram product and no N x N buffer: pass 1 records every positive
 // pair's distance and each anchor's farthest negative; a second look at each
 // tile (kept or recomputed) keeps, for every positive pair, its closest
@@ -46,7 +46,7 @@
 #include "contrastive/losses/triplet_options.hpp"
 #include "contrastive/metrics/euclidean.hpp"
 #include "contrastive/core/label_groups.hpp"
-#include "contrastive/losses/detail/dense_labels.hpp"
+#include "contrastive/losses/detail/positive_pairs.hpp"
 #include "contrastive/mining/detail/semihard_selection.hpp"
 
 #include <algorithm>
@@ -59,11 +59,6 @@
 namespace contrastive {
 namespace detail {
 
-// The tile path's limit: the average positives per anchor (sum over classes of
-// n_c (n_c - 1), over N) up to which the O(N^2 K) tile compares beat the
-// panels' sort. Also bounds the per-pair state to 3 * 32 values per row.
-constexpr Index semihard_tile_positives = 32;
-
 // Semi-hard triplets on symmetric tiles (the header's rule).
 template <class Scalar>
 class BatchSemihardTiles {
@@ -73,38 +68,27 @@ class BatchSemihardTiles {
   static constexpr bool refine_pass = true;
 
   BatchSemihardTiles(LabelGroups groups, const TripletOptions& options, Tally<Scalar> tally, Vector<Scalar>* terms)
-      : options_(options), tally_(std::move(tally)), terms_(terms), groups_(std::move(groups)),
-        n_(static_cast<Index>(groups_.ids.size())) {
-    const std::size_t n = static_cast<std::size_t>(n_);
-    rank_.resize(n);
-    offset_.assign(n + 1, 0);
-    for (Index i = 0; i < n_; ++i) {
-      const Index* cls = groups_.class_of(i);
-      for (Index k = 0; k < groups_.class_size(i); ++k) {
-        if (cls[k] == i) rank_[static_cast<std::size_t>(i)] = k;
-      }
-      offset_[static_cast<std::size_t>(i) + 1] = offset_[static_cast<std::size_t>(i)] + groups_.class_size(i) - 1;
-    }
-    const std::size_t pairs = static_cast<std::size_t>(offset_[n]);
-    positive_d_.assign(pairs, Scalar(0));
-    best_d_.assign(pairs, inf());
-    best_j_.assign(pairs, -1);
-    far_d_.assign(n, -inf());
-    far_j_.assign(n, -1);
+      : options_(options), tally_(std::move(tally)), terms_(terms), pairs_(std::move(groups)),
+        n_(static_cast<Index>(pairs_.groups().ids.size())) {
+    positive_d_.assign(pairs_.size(), Scalar(0));
+    best_d_.assign(pairs_.size(), inf());
+    best_j_.assign(pairs_.size(), -1);
+    far_d_.assign(static_cast<std::size_t>(n_), -inf());
+    far_j_.assign(static_cast<std::size_t>(n_), -1);
   }
 
   // Pass 1: the positive pairs' distances, each anchor's farthest negative.
   void tile(const DistanceTile<Scalar>& t) {
     TileRowBuffer<Scalar> masked{};
-    const std::int32_t* ids = groups_.ids.data();
+    const std::int32_t* ids = pairs_.groups().ids.data();
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
-      for_positives(i, j0, m, [&](Index p) {
-        positive_d_[slot(i, p)] = d[p - j0];
-        positive_d_[slot(p, i)] = d[p - j0];
+      pairs_.for_positives(i, j0, m, [&](Index p) {
+        positive_d_[pairs_.slot(i, p)] = d[p - j0];
+        positive_d_[pairs_.slot(p, i)] = d[p - j0];
       });
       const std::int32_t li = ids[i];
       const std::int32_t ii = static_cast<std::int32_t>(i);
@@ -129,16 +113,16 @@ class BatchSemihardTiles {
   template <MetricKind>
   void refine_tile(const DistanceTile<Scalar>& t) {
     TileRowBuffer<Scalar> masked{};
-    const std::int32_t* ids = groups_.ids.data();
+    const std::int32_t* ids = pairs_.groups().ids.data();
     // The column anchors' thresholds and bests, one row of the tile's width per positive rank.
     Index k_max = 0;
-    for (Index c = 0; c < t.cols; ++c) k_max = std::max(k_max, positives(t.j0 + c));
+    for (Index c = 0; c < t.cols; ++c) k_max = std::max(k_max, pairs_.count(t.j0 + c));
     const std::size_t width = static_cast<std::size_t>(t.cols);
     std::vector<Scalar> thr(static_cast<std::size_t>(k_max) * width, inf()), bd(thr.size(), inf());
     std::vector<std::int32_t> bj(thr.size(), -1);
     for (Index c = 0; c < t.cols; ++c) {
-      const std::size_t first = static_cast<std::size_t>(offset_[static_cast<std::size_t>(t.j0 + c)]);
-      for (Index k = 0; k < positives(t.j0 + c); ++k) {
+      const std::size_t first = static_cast<std::size_t>(pairs_.first(t.j0 + c));
+      for (Index k = 0; k < pairs_.count(t.j0 + c); ++k) {
         const std::size_t at = static_cast<std::size_t>(k) * width + static_cast<std::size_t>(c);
         thr[at] = positive_d_[first + static_cast<std::size_t>(k)];
         bd[at] = best_d_[first + static_cast<std::size_t>(k)];
@@ -154,8 +138,8 @@ class BatchSemihardTiles {
       const std::int32_t ii = static_cast<std::int32_t>(i);
       const std::int32_t* lab = ids + j0;
       // Row anchor i: per positive, a vectorised masked minimum, the index only on improvement.
-      const std::size_t first = static_cast<std::size_t>(offset_[static_cast<std::size_t>(i)]);
-      for (Index k = 0; k < positives(i); ++k) {
+      const std::size_t first = static_cast<std::size_t>(pairs_.first(i));
+      for (Index k = 0; k < pairs_.count(i); ++k) {
         const std::size_t s = first + static_cast<std::size_t>(k);
         const Scalar threshold = positive_d_[s];
         Scalar* mk = masked.data();
@@ -178,8 +162,8 @@ class BatchSemihardTiles {
       }
     }
     for (Index c = 0; c < t.cols; ++c) {
-      const std::size_t first = static_cast<std::size_t>(offset_[static_cast<std::size_t>(t.j0 + c)]);
-      for (Index k = 0; k < positives(t.j0 + c); ++k) {
+      const std::size_t first = static_cast<std::size_t>(pairs_.first(t.j0 + c));
+      for (Index k = 0; k < pairs_.count(t.j0 + c); ++k) {
         // The better of the two: in a diagonal tile the row pass improved the same anchors.
         const std::size_t at = static_cast<std::size_t>(k) * width + static_cast<std::size_t>(c);
         const std::size_t s = first + static_cast<std::size_t>(k);
@@ -198,9 +182,9 @@ class BatchSemihardTiles {
     for (Index a = 0; a < n_; ++a) {
       const std::size_t ua = static_cast<std::size_t>(a);
       if (far_j_[ua] < 0) continue;  // no negative: no triplet
-      const Index* cls = groups_.class_of(a);
-      std::size_t s = static_cast<std::size_t>(offset_[ua]);
-      for (Index k = 0; k < groups_.class_size(a); ++k) {
+      const Index* cls = pairs_.groups().class_of(a);
+      std::size_t s = static_cast<std::size_t>(pairs_.first(a));
+      for (Index k = 0; k < pairs_.groups().class_size(a); ++k) {
         const Index p = cls[k];
         if (p == a) continue;
         const bool semihard = best_j_[s] >= 0;
@@ -224,23 +208,6 @@ class BatchSemihardTiles {
  private:
   static constexpr Scalar inf() { return std::numeric_limits<Scalar>::infinity(); }
 
-  Index positives(Index a) const {
-    return offset_[static_cast<std::size_t>(a) + 1] - offset_[static_cast<std::size_t>(a)];
-  }
-  // Where anchor a's positive p sits among a's positive pairs (index order).
-  std::size_t slot(Index a, Index p) const {
-    const Index rp = rank_[static_cast<std::size_t>(p)], ra = rank_[static_cast<std::size_t>(a)];
-    return static_cast<std::size_t>(offset_[static_cast<std::size_t>(a)] + rp - (rp > ra ? 1 : 0));
-  }
-  // Calls f(p) for the positives p of i in columns [j0, j0 + m), in index order.
-  template <class F>
-  void for_positives(Index i, Index j0, Index m, F&& f) const {
-    const Index* cls = groups_.class_of(i);
-    const Index* end = cls + groups_.class_size(i);
-    for (const Index* p = std::lower_bound(cls, end, j0); p != end && *p < j0 + m; ++p) {
-      if (*p != i) f(*p);
-    }
-  }
   // The largest (or smallest) of masked[0, m) (columns j0 + c) against (best, index):
   // a better value, or an equal one at a lower index, replaces it. A vectorised
   // extreme first; the index only when it can win.
@@ -261,9 +228,8 @@ class BatchSemihardTiles {
   const TripletOptions& options_;
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
-  LabelGroups groups_;
+  PositivePairs pairs_;
   Index n_;
-  std::vector<Index> rank_, offset_;
   std::vector<Scalar> positive_d_, best_d_, far_d_;
   std::vector<std::int32_t> best_j_, far_j_;
 };
@@ -283,9 +249,7 @@ struct BatchSemihardTripletLoss {
 
     const Index n = X.rows();
     LabelGroups groups(labels);
-    Index pairs = 0;
-    for (Index i = 0; i < n; ++i) pairs += groups.class_size(i) - 1;
-    if (pairs <= semihard_tile_positives * n) {
+    if (few_positives_per_anchor(groups)) {
       return run_pairwise_loss<Scalar>(fn, metric, X, options.workspace_bytes,
                                        BatchSemihardTiles<Scalar>(std::move(groups), options, std::move(tally), terms),
                                        grads);

@@ -49,6 +49,7 @@
 #include "contrastive/losses/detail/dense_labels.hpp"
 #include "contrastive/losses/detail/infonce_softmax.hpp"
 #include "contrastive/losses/detail/online_softmin.hpp"
+#include "contrastive/losses/detail/positive_pairs.hpp"
 #include "contrastive/metrics/cosine.hpp"
 
 #include <algorithm>
@@ -87,21 +88,11 @@ class NTXentTiles {
   // Symmetric tiles only: column_labels is `labels` (no reference-set form).
   NTXentTiles(const LabelVector& labels, const LabelVector&, Scalar inv_t, const NTXentOptions&, Tally<Scalar> tally,
               Vector<Scalar>* terms)
-      : tally_(std::move(tally)), terms_(terms), groups_(labels), ids_(groups_.ids), n_(labels.size()),
-        inv_t_(inv_t), softmin_(labels.size(), inv_t) {
-    const std::size_t n = static_cast<std::size_t>(n_);
-    rank_.resize(n);
-    offset_.resize(n + 1, 0);
-    for (Index i = 0; i < n_; ++i) {
-      const Index* cls = groups_.class_of(i);
-      for (Index k = 0; k < groups_.class_size(i); ++k) {
-        if (cls[k] == i) rank_[static_cast<std::size_t>(i)] = k;
-      }
-      offset_[static_cast<std::size_t>(i) + 1] = offset_[static_cast<std::size_t>(i)] + groups_.class_size(i) - 1;
-    }
-    positive_d_.assign(static_cast<std::size_t>(offset_[n]), Scalar(0));
-    sigma_.assign(static_cast<std::size_t>(offset_[n]), Scalar(0));
-    if (terms_) terms_->resize(offset_[n]);
+      : tally_(std::move(tally)), terms_(terms), pairs_(LabelGroups(labels)), ids_(pairs_.groups().ids),
+        n_(labels.size()), inv_t_(inv_t), softmin_(labels.size(), inv_t) {
+    positive_d_.assign(pairs_.size(), Scalar(0));
+    sigma_.assign(pairs_.size(), Scalar(0));
+    if (terms_) terms_->resize(static_cast<Index>(pairs_.size()));
   }
 
   void tile(const DistanceTile<Scalar>& t) {
@@ -115,10 +106,10 @@ class NTXentTiles {
       const Scalar* keep = negative_mask(i, j0, m, negatives.data());
       softmin_.add_row(i, d, keep, m, scratch);
       softmin_.add_columns(j0, d, keep, m, scratch);
-      for_positives(i, j0, m, [&](Index p) {
+      pairs_.for_positives(i, j0, m, [&](Index p) {
         const Scalar v = d[p - j0];
-        positive_d_[slot(i, p)] = v;
-        positive_d_[slot(p, i)] = v;
+        positive_d_[pairs_.slot(i, p)] = v;
+        positive_d_[pairs_.slot(p, i)] = v;
       });
     }
   }
@@ -138,7 +129,7 @@ class NTXentTiles {
       const Scalar log_s = S > Scalar(0) ? std::log(S) : Scalar(0);
       Scalar sigma_sum(0);
       const Scalar w = tally_.weight(i);
-      for (Index k = offset_[static_cast<std::size_t>(i)]; k < offset_[static_cast<std::size_t>(i) + 1]; ++k) {
+      for (Index k = pairs_.first(i); k < pairs_.first(i) + pairs_.count(i); ++k) {
         const std::size_t u = static_cast<std::size_t>(k);
         // term = log(exp(a) + S) - a = softplus(log S - a), a = s_ip - largest negative logit.
         const Scalar raw = S > Scalar(0) ? softplus<Scalar>(log_s - (softmin_.shift()(i) - positive_d_[u]) * inv_t_)
@@ -165,27 +156,13 @@ class NTXentTiles {
       Scalar* row = W + (i - t.i0) * t.cols + c0;
       Eigen::Map<Row> g(row, m);
       g = kv * (weight_(i) * softmin_.row_exp(i, dv) + weight_.segment(j0, m) * softmin_.column_exp(j0, dv));
-      for_positives(i, j0, m, [&](Index p) { row[p - j0] = (sigma_[slot(i, p)] + sigma_[slot(p, i)]) * inv_t_; });
+      pairs_.for_positives(i, j0, m, [&](Index p) {
+        row[p - j0] = (sigma_[pairs_.slot(i, p)] + sigma_[pairs_.slot(p, i)]) * inv_t_;
+      });
     }
   }
 
  private:
-  // Where anchor a's positive p sits among a's terms.
-  std::size_t slot(Index a, Index p) const {
-    const Index rp = rank_[static_cast<std::size_t>(p)], ra = rank_[static_cast<std::size_t>(a)];
-    return static_cast<std::size_t>(offset_[static_cast<std::size_t>(a)] + rp - (rp > ra ? 1 : 0));
-  }
-
-  // Calls f(p) for the positives p of i in columns [j0, j0 + m), in row order.
-  template <class F>
-  void for_positives(Index i, Index j0, Index m, F&& f) const {
-    const Index* cls = groups_.class_of(i);
-    const Index* end = cls + groups_.class_size(i);
-    for (const Index* p = std::lower_bound(cls, end, j0); p != end && *p < j0 + m; ++p) {
-      if (*p != i) f(*p);
-    }
-  }
-
   const Scalar* negative_mask(Index i, Index j0, Index m, Scalar* out) const {
     label_mask<Scalar>(ids_, i, j0, m, Scalar(0), Scalar(1), out);
     return out;
@@ -193,12 +170,11 @@ class NTXentTiles {
 
   Tally<Scalar> tally_;
   Vector<Scalar>* terms_;
-  LabelGroups groups_;
+  PositivePairs pairs_;
   std::vector<std::int32_t> ids_;
   Index n_;
   Scalar inv_t_;
   OnlineSoftmin<Scalar> softmin_;
-  std::vector<Index> rank_, offset_;
   std::vector<Scalar> positive_d_, sigma_;
   Row weight_;
 };

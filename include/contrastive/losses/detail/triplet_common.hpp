@@ -31,6 +31,21 @@ inline void require_triplet_options(const char* function, const TripletOptions& 
   }
 }
 
+// The label-set triplet losses' tile path (batch-all's hinge, semi-hard) runs
+// while the positives per anchor average at most this (sum over classes of
+// n_c (n_c - 1), over N): up to it the O(N^2 K) compares on tiles beat the
+// row panels' sort, and the per-pair state stays within a few times 32 values
+// per row.
+constexpr Index tile_positives_per_anchor = 32;
+
+// Whether a batch with these classes takes the tile path.
+inline bool few_positives_per_anchor(const LabelGroups& groups) {
+  const Index n = static_cast<Index>(groups.ids.size());
+  Index pairs = 0;
+  for (Index i = 0; i < n; ++i) pairs += groups.class_size(i) - 1;
+  return pairs <= tile_positives_per_anchor * n;
+}
+
 // A triplet's loss and its derivative with respect to x = d_ap - d_an.
 template <class Scalar>
 struct TripletTerm {
