@@ -113,7 +113,7 @@ class BatchAllTiles {
   // negatives, summed with their active count, from both sides of the tile.
   template <MetricKind>
   void refine_tile(const DistanceTile<Scalar>& t) {
-    TileRowBuffer<Scalar> other{};
+    TileRowBuffer<Scalar> other{}, hinge{}, active{};
     Columns cols(*this, t);
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
@@ -121,13 +121,20 @@ class BatchAllTiles {
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
       const Scalar* neg = negatives(i, j0, m, other.data());
-      const Eigen::Map<const Row> dv(d, m), nv(neg, m);
       const std::size_t first = static_cast<std::size_t>(pairs_.first(i));
+      Scalar* is_active = active.data();
       for (Index k = 0; k < pairs_.count(i); ++k) {
         const std::size_t s = first + static_cast<std::size_t>(k);
-        const Row h = nv * ((positive_d_[s] - dv) + margin_).max(Scalar(0));
-        hinge_sum_[s] += h.sum();
-        active_[s] += static_cast<Scalar>((h > Scalar(0)).count());
+        const Scalar threshold = positive_d_[s];
+        // Selects into buffers, then vectorised sums (a bool count would not vectorise).
+        Scalar* hv = hinge.data();
+        for (Index c = 0; c < m; ++c) {
+          const Scalar h = ((threshold - d[c]) + margin_) * neg[c];
+          hv[c] = h > Scalar(0) ? h : Scalar(0);
+          is_active[c] = h > Scalar(0) ? Scalar(1) : Scalar(0);
+        }
+        hinge_sum_[s] += Eigen::Map<const Row>(hv, m).sum();
+        active_[s] += Eigen::Map<const Row>(is_active, m).sum();
       }
       for (Index k = 0; k < cols.k_max; ++k) {
         const Scalar* th = cols.threshold(k) + c0;
@@ -181,17 +188,15 @@ class BatchAllTiles {
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
       const Scalar* neg = negatives(i, j0, m, other.data());
-      const Eigen::Map<const Row> dv(d, m), nv(neg, m);
-      Eigen::Map<Row> row_count(count.data(), m);
-      row_count.setZero();
+      Scalar* counted = count.data();
+      std::fill(counted, counted + m, Scalar(0));
       const std::size_t first = static_cast<std::size_t>(pairs_.first(i));
       for (Index k = 0; k < pairs_.count(i); ++k) {
         const Scalar threshold = positive_d_[first + static_cast<std::size_t>(k)];
-        row_count += (((threshold - dv) + margin_) > Scalar(0)).template cast<Scalar>();
+        for (Index c = 0; c < m; ++c) counted[c] += ((threshold - d[c]) + margin_) > Scalar(0) ? Scalar(1) : Scalar(0);
       }
       Scalar* g = W + (i - t.i0) * t.cols + c0;
       const Scalar wi = anchor_weight_(i);
-      const Scalar* counted = count.data();
       for (Index c = 0; c < m; ++c) g[c] = -wi * counted[c] * neg[c];
       for (Index k = 0; k < cols.k_max; ++k) {
         const Scalar* th = cols.threshold(k) + c0;
