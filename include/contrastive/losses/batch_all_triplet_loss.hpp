@@ -102,10 +102,7 @@ class BatchAllTiles {
       if (m <= 0) continue;
       const Index j0 = t.j0 + c0;
       const Scalar* d = t.row(i) + c0;
-      pairs_.for_positives(i, j0, m, [&](Index p) {
-        positive_d_[pairs_.slot(i, p)] = d[p - j0];
-        positive_d_[pairs_.slot(p, i)] = d[p - j0];
-      });
+      pairs_.record(i, j0, m, d, positive_d_);
     }
   }
 

@@ -106,11 +106,7 @@ class NTXentTiles {
       const Scalar* keep = negative_mask(i, j0, m, negatives.data());
       softmin_.add_row(i, d, keep, m, scratch);
       softmin_.add_columns(j0, d, keep, m, scratch);
-      pairs_.for_positives(i, j0, m, [&](Index p) {
-        const Scalar v = d[p - j0];
-        positive_d_[pairs_.slot(i, p)] = v;
-        positive_d_[pairs_.slot(p, i)] = v;
-      });
+      pairs_.record(i, j0, m, d, positive_d_);
     }
   }
 

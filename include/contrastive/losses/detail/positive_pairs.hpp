@@ -43,6 +43,16 @@ class PositivePairs {
     return static_cast<std::size_t>(offset_[static_cast<std::size_t>(a)] + rp - (rp > ra ? 1 : 0));
   }
 
+  // Tile row i, distances d[0, m) to columns [j0, j0 + m): each positive
+  // pair's distance into per_pair, at both anchors' slots.
+  template <class Scalar>
+  void record(Index i, Index j0, Index m, const Scalar* d, std::vector<Scalar>& per_pair) const {
+    for_positives(i, j0, m, [&](Index p) {
+      per_pair[slot(i, p)] = d[p - j0];
+      per_pair[slot(p, i)] = d[p - j0];
+    });
+  }
+
   // f(p) for the positives p of i among columns [j0, j0 + m), in index order.
   template <class F>
   void for_positives(Index i, Index j0, Index m, F&& f) const {
