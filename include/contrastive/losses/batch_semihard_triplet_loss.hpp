@@ -140,7 +140,7 @@ class BatchSemihardTiles {
         const std::size_t s = first + static_cast<std::size_t>(k);
         const Scalar threshold = positive_d_[s];
         Scalar* mk = masked.data();
-        for (Index c = 0; c < m; ++c) mk[c] = (lab[c] != li) & (d[c] > threshold) ? d[c] : inf();
+        for (Index c = 0; c < m; ++c) mk[c] = ((lab[c] != li) & (d[c] > threshold)) ? d[c] : inf();
         keep_extreme(mk, m, j0, false, best_d_[s], best_j_[s]);
       }
       // Column anchors j see i, elementwise over the row, one pass per positive rank.
