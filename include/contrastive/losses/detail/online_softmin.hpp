@@ -23,7 +23,7 @@ class OnlineSoftmin {
 
   // Per-call scratch of one tile row, owned by the caller (one per thread).
   struct Scratch {
-    TileRowBuffer<Scalar> cand{}, step{};
+    TileRowBuffer<Scalar> cand{}, step{}, exps{};
   };
 
   OnlineSoftmin(Index n, Scalar inv_t)
@@ -34,13 +34,33 @@ class OnlineSoftmin {
   void add_row(Index i, const Scalar* d, const Scalar* keep, Index m, Scratch& scratch) {
     Scalar* cand = scratch.cand.data();
     for (Index c = 0; c < m; ++c) cand[c] = keep[c] > Scalar(0) ? d[c] : inf();
-    const Scalar low = Eigen::Map<const Row>(cand, m).minCoeff();
-    if (low < shift_(i)) {
-      sum_(i) *= std::exp((low - shift_(i)) * inv_t_);
-      shift_(i) = low;
-    }
+    lower_shift(i, Eigen::Map<const Row>(cand, m).minCoeff());
     const Eigen::Map<const Row> dv(d, m), kv(keep, m);
     sum_(i) += (kv * ((shift_(i) - dv) * inv_t_).min(Scalar(0)).exp()).sum();
+  }
+
+  // Anchor i's row split between two softmins: entry c goes to `a` with
+  // distance da[c] when in_a[c] is 1, else (in_b[c] = 1 - in_a[c]) to `b` with
+  // db[c]. The same as a.add_row(i, da, in_a) then b.add_row(i, db, in_b), with
+  // one exponential per entry instead of two.
+  static void add_row_split(OnlineSoftmin& a, OnlineSoftmin& b, Index i, const Scalar* da, const Scalar* db,
+                            const Scalar* in_a, const Scalar* in_b, Index m, Scratch& scratch) {
+    Scalar* ca = scratch.cand.data();
+    Scalar* cb = scratch.step.data();
+    for (Index c = 0; c < m; ++c) {
+      ca[c] = in_a[c] > Scalar(0) ? da[c] : inf();
+      cb[c] = in_a[c] > Scalar(0) ? inf() : db[c];
+    }
+    a.lower_shift(i, Eigen::Map<const Row>(ca, m).minCoeff());
+    b.lower_shift(i, Eigen::Map<const Row>(cb, m).minCoeff());
+    // Each entry's argument blended from both sides by the masks: exact, as both
+    // are clamped to (-inf, 0] (a shift is +inf until its softmin sees an entry).
+    const Scalar sa = a.shift_(i), sb = b.shift_(i), ta = a.inv_t_, tb = b.inv_t_;
+    const Eigen::Map<const Row> av(da, m), bv(db, m), ia(in_a, m), ib(in_b, m);
+    Eigen::Map<Row> ev(scratch.exps.data(), m);
+    ev = (ia * ((sa - av) * ta).min(Scalar(0)) + ib * ((sb - bv) * tb).min(Scalar(0))).exp();
+    a.sum_(i) += (ia * ev).sum();
+    b.sum_(i) += (ib * ev).sum();
   }
 
   // Anchors j0 .. j0 + m each see one distance d[c] (kept when keep[c] is 1).
@@ -82,9 +102,18 @@ class OnlineSoftmin {
 
   const Row& shift() const { return shift_; }
   const Row& sum() const { return sum_; }
+  Scalar inv_t() const { return inv_t_; }
 
  private:
   static constexpr Scalar inf() { return std::numeric_limits<Scalar>::infinity(); }
+
+  // A smaller shift for anchor i: its sum rescaled to it.
+  void lower_shift(Index i, Scalar low) {
+    if (low < shift_(i)) {
+      sum_(i) *= std::exp((low - shift_(i)) * inv_t_);
+      shift_(i) = low;
+    }
+  }
 
   Row shift_, sum_;
   Scalar inv_t_;

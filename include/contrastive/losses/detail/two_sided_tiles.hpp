@@ -67,8 +67,8 @@ class TwoSidedLogSumExpTiles {
       const Scalar* d = t.row(i) + c0;
       masks(i, j0, m, same.data(), other.data());
       Eigen::Map<Row>(minus.data(), m) = -Eigen::Map<const Row>(d, m);
-      positives_.add_row(i, minus.data(), same.data(), m, scratch);
-      negatives_.add_row(i, d, other.data(), m, scratch);
+      OnlineSoftmin<Scalar>::add_row_split(positives_, negatives_, i, minus.data(), d, same.data(), other.data(), m,
+                                           scratch);
       if (t.reference) continue;  // reference columns are no anchors
       positives_.add_columns(j0, minus.data(), same.data(), m, scratch);
       negatives_.add_columns(j0, d, other.data(), m, scratch);
@@ -98,8 +98,16 @@ class TwoSidedLogSumExpTiles {
     return tally_.finish();
   }
 
+  // Each entry's exponential is its own side's only (a pair is a positive or
+  // a negative): one per entry and anchor, its argument blended from the two
+  // sides by the 0/1 masks. The blend is exact: both sides' arguments are
+  // clamped to (-inf, 0] (an anchor's shift is +inf until it sees its side),
+  // so the unused side is finite and its mask's 0 makes it a zero.
+  // (Arithmetic inside a select would not vectorise: with trapping math, the
+  // default, the compiler keeps it as a branch.)
   void tile_gradient(const DistanceTile<Scalar>& t, Scalar* W) {
-    TileRowBuffer<Scalar> same{}, other{};
+    TileRowBuffer<Scalar> same{}, other{}, row_e{};
+    const Scalar a = positives_.inv_t(), b = negatives_.inv_t();
     for (Index i = t.i0; i < t.i0 + t.rows; ++i) {
       const Index c0 = t.first_col(i), m = t.cols - c0;
       if (m <= 0) continue;
@@ -107,14 +115,19 @@ class TwoSidedLogSumExpTiles {
       masks(i, j0, m, same.data(), other.data());
       const Eigen::Map<const Row> dv(t.row(i) + c0, m), sv(same.data(), m), ov(other.data(), m);
       Eigen::Map<Row> g(W + (i - t.i0) * t.cols + c0, m);
+      // Anchor i's side: exp(a (d - max_p)) = exp((-max_p - (-d)) a), or exp(b (min_n - d)).
+      const Scalar sp = positives_.shift()(i), sn = negatives_.shift()(i);
+      Eigen::Map<Row> er(row_e.data(), m);
+      er = (sv * ((sp + dv) * a).min(Scalar(0)) + ov * ((sn - dv) * b).min(Scalar(0))).exp();
+      const Scalar pf = positive_factor_(i), nf = negative_factor_(i);
       if (t.reference) {
-        g = sv * (positive_factor_(i) * positives_.row_exp(i, -dv)) + ov * (negative_factor_(i) * negatives_.row_exp(i, dv));
+        g = (sv * pf + ov * nf) * er;
         continue;
       }
-      g = sv * (positive_factor_(i) * positives_.row_exp(i, -dv) +
-                positive_factor_.segment(j0, m) * positives_.column_exp(j0, -dv)) +
-          ov * (negative_factor_(i) * negatives_.row_exp(i, dv) +
-                negative_factor_.segment(j0, m) * negatives_.column_exp(j0, dv));
+      // Column j's side, for anchor j.
+      const auto spj = positives_.shift().segment(j0, m), snj = negatives_.shift().segment(j0, m);
+      const auto ec = (sv * ((spj + dv) * a).min(Scalar(0)) + ov * ((snj - dv) * b).min(Scalar(0))).exp();
+      g = sv * (pf * er + positive_factor_.segment(j0, m) * ec) + ov * (nf * er + negative_factor_.segment(j0, m) * ec);
     }
   }
 
