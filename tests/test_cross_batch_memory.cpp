@@ -178,6 +178,10 @@ TEST_CASE("CrossBatchMemory matches a plain ring buffer and the reference-set lo
       CHECK(r.grad[0].row(2) == e.grad[0].row(1));
     }
   }
+  // The loss's buffers stay with the memory (under Cosine at least the unit rows) until released.
+  CHECK(memory.workspace_bytes() >= std::size_t(M * D) * sizeof(double));
+  memory.release_workspace();
+  CHECK(memory.workspace_bytes() == 0);
 }
 
 TEST_CASE("CrossBatchMemory warm-up computes the batch loss and leaves the memory empty", "[memory]") {

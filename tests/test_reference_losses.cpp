@@ -648,4 +648,87 @@ TEST_CASE("mined triplets against a reference set: finite differences", "[refere
   CHECK(rr.passed);
 }
 
+// A Workspace lent through reusing(): the same bits as a call without one,
+// whether its buffers must grow (a larger R), are reused as they are, or
+// are larger than needed; a tiny budget keeps some tiles and recomputes the
+// others, so both kinds of tile go through the lent buffers.
+TEMPLATE_TEST_CASE("reference-set losses reusing a Workspace give the bits of a call without one",
+                   "[reference][workspace]", float, double) {
+  using S = TestType;
+  const std::size_t tiny = 16 * 16 * 2 * sizeof(S) * 2;  // 16-row tiles, four kept at most
+  SupConOptions sc;
+  sc.workspace_bytes = tiny;
+  MultiSimilarityOptions ms;
+  ms.workspace_bytes = tiny;
+  ContrastiveOptions co;
+  co.workspace_bytes = tiny;
+  CircleOptions ci;
+  ci.workspace_bytes = tiny;
+  NCAOptions nc;
+  nc.workspace_bytes = tiny;
+  LiftedStructureOptions li;
+  li.workspace_bytes = tiny;
+  TripletOptions bh;
+  bh.workspace_bytes = tiny;
+  const auto check = [&](const char* name, const auto& loss) {
+    INFO(name);
+    Workspace workspace;
+    const RowMatrix<S> X = random_embeddings<S>(20, 5, 31);
+    const Eigen::VectorXi y = random_labels(20, 4, 32);
+    std::size_t held = 0;
+    for (const Index m : {70, 150, 33, 150}) {
+      INFO("M = " << m);
+      const RowMatrix<S> R = random_embeddings<S>(m, 5, 33 + unsigned(m));
+      const Eigen::VectorXi ry = random_labels(m, 4, 34 + unsigned(m));
+      for (const Index offset : {Index(-1), Index(3)}) {
+        INFO("self_offset " << offset);
+        const auto set = offset < 0 ? reference_set(R, ry) : reference_set(R, ry, offset);
+        const LossResult<S> plain = loss(X, y, set);
+        const LossResult<S> reused = loss(X, y, set.reusing(workspace));
+        CHECK(reused.value == plain.value);
+        REQUIRE(reused.grad.size() == plain.grad.size());
+        for (std::size_t k = 0; k < plain.grad.size(); ++k) CHECK(reused.grad[k] == plain.grad[k]);
+        CHECK(reused.terms == plain.terms);
+        const LossResult<S> detached = loss(X, y, set.detached().reusing(workspace));
+        CHECK(detached.value == plain.value);
+        CHECK(detached.grad[0] == plain.grad[0]);
+      }
+      // It grows to the largest call and keeps that.
+      CHECK(workspace.bytes() >= held);
+      held = workspace.bytes();
+    }
+    return held;
+  };
+  // Two-pass losses keep tiles in it; under Cosine it also holds R's unit rows.
+  const std::size_t cosine = check("supcon", [&](const auto& X, const auto& y, const auto& set) {
+    return supcon_loss(X, y, set, 0.2, sc);
+  });
+  CHECK(cosine >= std::size_t(150 * 5) * sizeof(S));
+  check("multi_similarity", [&](const auto& X, const auto& y, const auto& set) {
+    return multi_similarity_loss(X, y, set, ms);
+  });
+  CHECK(check("batch_contrastive", [&](const auto& X, const auto& y, const auto& set) {
+          return batch_contrastive_loss(X, y, set, co);
+        }) > 0);
+  check("circle", [&](const auto& X, const auto& y, const auto& set) { return circle_loss(X, y, set, ci); });
+  check("nca", [&](const auto& X, const auto& y, const auto& set) { return nca_loss(X, y, set, nc); });
+  check("generalized_lifted_structure", [&](const auto& X, const auto& y, const auto& set) {
+    return generalized_lifted_structure_loss(X, y, set, li);
+  });
+  // Sparse backward: nothing to keep under Euclidean, so nothing is taken.
+  CHECK(check("batch_hard_triplet", [&](const auto& X, const auto& y, const auto& set) {
+          return batch_hard_triplet_loss(X, y, set, bh);
+        }) == 0);
+
+  Workspace workspace;
+  const RowMatrix<S> X = random_embeddings<S>(6, 4, 41), R = random_embeddings<S>(40, 4, 42);
+  const Eigen::VectorXi y = random_labels(6, 3, 43), ry = random_labels(40, 3, 44);
+  const S value = supcon_loss(X, y, reference_set(R, ry).reusing(workspace), 0.2, sc, value_only);
+  CHECK(value == supcon_loss(X, y, reference_set(R, ry), 0.2, sc, value_only));
+  CHECK(workspace.bytes() > 0);
+  workspace.release();
+  CHECK(workspace.bytes() == 0);
+  CHECK(supcon_loss(X, y, reference_set(R, ry).reusing(workspace), 0.2, sc, value_only) == value);
+}
+
 }  // namespace test_reference_losses

@@ -269,7 +269,8 @@ auto reference_call(const Eigen::MatrixBase<DX>& X, const Labels& labels, const 
   std::size_t requested = 0;  // 0: all blocks
   const auto eval = [&](const auto& metric, const Options& options, Gradients<Scalar>* grads, Vector<Scalar>* terms) {
     const PairSource<Scalar> source{x, y, &r, &ry, offset < 0 ? Index(-1) : offset,
-                                    requested != 1 && reference.has_gradient()};
+                                    requested != 1 && reference.has_gradient(), reference.workspace(),
+                                    reference.rows_checked()};
     return eval_on(metric, source, options, grads, terms);
   };
   CallSpec spec{Loss::name, {{x.rows(), x.cols()}, {r.rows(), r.cols()}}};

@@ -16,15 +16,21 @@
 //
 // detached(): R carries no gradient (a memory of past embeddings); dL/dR is
 // neither computed nor returned (grad[1] is empty).
+// reusing(workspace): the call's large buffers come from a Workspace the
+// caller keeps between calls (engine/workspace.hpp), for a set used every step.
 #pragma once
 
 #include "contrastive/core/labels.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/engine/workspace.hpp"
 
 #include <type_traits>
 
 namespace contrastive {
+
+template <class Scalar>
+class CrossBatchMemory;
 
 template <class DR>
 class ReferenceSet {
@@ -42,12 +48,31 @@ class ReferenceSet {
     copy.gradient_ = false;
     return copy;
   }
+  // The call reuses `workspace`'s buffers (engine/workspace.hpp), which must outlive it.
+  ReferenceSet reusing(Workspace& workspace) const {
+    ReferenceSet copy = *this;
+    copy.workspace_ = &workspace;
+    return copy;
+  }
+  Workspace* workspace() const { return workspace_; }
+  // R's rows passed the embedding checks before (a memory checks rows as they enter it).
+  bool rows_checked() const { return rows_checked_; }
 
  private:
+  template <class>
+  friend class CrossBatchMemory;
+  ReferenceSet checked_rows() const {
+    ReferenceSet copy = *this;
+    copy.rows_checked_ = true;
+    return copy;
+  }
+
   const DR* R_;  // the caller's expression, alive for the call it is built in
   Labels labels_;
   Index self_offset_;
   bool gradient_ = true;
+  Workspace* workspace_ = nullptr;
+  bool rows_checked_ = false;
 };
 
 // The rows alone, for losses on mined index tuples whose positives and
@@ -101,6 +126,8 @@ struct PairSource {
   const LabelVector* ref_labels = nullptr;
   Index self_offset = -1;               // -1: none
   bool reference_gradient = true;       // dL/dR wanted (with a gradient at all)
+  Workspace* workspace = nullptr;       // the caller's buffers to reuse, or none
+  bool rows_checked = false;            // R passed require_embeddings before this call
 
   bool is_reference() const { return R != nullptr; }
   // The candidates' rows and labels: R's, or the batch's own.
@@ -115,7 +142,7 @@ void require_pair_source(const char* function, const Metric& metric, const Sourc
   require_embeddings<Scalar>(function, "X", s.X);
   metric.check_rows(function, s.X);
   if constexpr (!std::is_same<Source, BatchSource<Scalar>>::value) {
-    require_embeddings<Scalar>(function, "R", *s.R);
+    if (!s.rows_checked) require_embeddings<Scalar>(function, "R", *s.R);
     metric.check_rows(function, *s.R);
   }
 }

@@ -76,12 +76,13 @@ Scalar run_pairwise_loss(const char* function, const Metric& metric, const PairS
       } else {
         if (!grads) {
           return run_reference_tiles<K, Scalar>(function, Zq, Zr, source.self_offset, workspace_bytes, loss,
-                                                nullptr, nullptr);
+                                                nullptr, nullptr, source.workspace);
         }
         RowMatrix<Scalar> dZq, dZr;
         const bool with_r = source.reference_gradient;
         const Scalar value = run_reference_tiles<K, Scalar>(function, Zq, Zr, source.self_offset, workspace_bytes,
-                                                            loss, &dZq, with_r ? &dZr : nullptr);
+                                                            loss, &dZq, with_r ? &dZr : nullptr,
+                                                            source.workspace);
         std::vector<RowMatrix<Scalar>> gq, gr;
         metric.template rows_backward<Scalar>(source.X, std::move(dZq), gq);
         if (with_r) metric.template rows_backward<Scalar>(R, std::move(dZr), gr);

@@ -33,6 +33,7 @@
 #include "contrastive/core/loss_result.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/engine/tiles.hpp"
+#include "contrastive/engine/workspace.hpp"
 #include "contrastive/metrics/pairwise_kernel.hpp"
 
 #include <algorithm>
@@ -151,7 +152,8 @@ void reference_tile_backward(const TileRows<RowsKind, Scalar>& Q, const TileRows
     dQ.middleRows(t.i0, t.rows).noalias() += W * RJ;
     if (dR) dR->middleRows(t.j0, t.cols).noalias() += W.transpose() * QI;
   } else {
-    dQ.middleRows(t.i0, t.rows) += W.rowwise().sum().asDiagonal() * QI;
+    TileRowBuffer<Scalar> sums;
+    dQ.middleRows(t.i0, t.rows) += tile_row_sums(W, sums).asDiagonal() * QI;
     dQ.middleRows(t.i0, t.rows).noalias() -= W * RJ;
     if (dR) {
       // Column sums as a sum of rows: contiguous, vectorised.
@@ -216,10 +218,11 @@ struct ReferenceTileSchedule {
 
 // Runs a tile loss over queries Zq against references Zr under kernel `Kind`.
 // dZr may be null while dZq is not: no reference gradient (a memory's rows).
+// workspace: the caller's buffers for the kept tiles and R's unit rows, or null.
 template <MetricKind Kind, class Scalar, class Loss>
 Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, const ConstRowRef<Scalar>& Zr,
                            Index self_offset, std::size_t workspace_bytes, Loss& loss, RowMatrix<Scalar>* dZq,
-                           RowMatrix<Scalar>* dZr) {
+                           RowMatrix<Scalar>* dZr, Workspace* workspace = nullptr) {
   constexpr bool sparse = Loss::sparse_gradient;
   constexpr MetricKind TileKind = uses_order_distances<Loss>::value ? order_kind<Kind>() : Kind;
   constexpr bool single_pass = is_single_pass<Loss>::value;
@@ -231,14 +234,21 @@ Scalar run_reference_tiles(const char* function, const ConstRowRef<Scalar>& Zq, 
   if (dZq) dZq->setZero(n, Zq.cols());
   if (dZr) dZr->setZero(m, Zr.cols());
   if (n == 0 || m == 0) return loss.template finish<Kind>(static_cast<TileSparseSink<Scalar>*>(nullptr)).value;
-  const TileRows<Kind, Scalar> Q(Zq), R(Zr);
+  Scalar* r_unit = Kind == MetricKind::Cosine && workspace
+                       ? workspace->buffer<Scalar>(Workspace::Use::ReferenceUnitRows,
+                                                   static_cast<std::size_t>(Zr.size()))
+                       : nullptr;
+  const TileRows<Kind, Scalar> Q(Zq), R(Zr, r_unit);
   const Index side = tile_side<Scalar>(workspace_bytes, std::max(n, m));
   const Index qblocks = (n + side - 1) / side, rblocks = (m + side - 1) / side;
   const std::size_t tile_count = static_cast<std::size_t>(qblocks * rblocks);
   const std::size_t tile_elems = static_cast<std::size_t>(side * side);
   const bool second_pass = dZq && !sparse && !single_pass;
-  TileStore<Scalar> store(TileStore<Scalar>::kept_tiles(second_pass || refine, tile_count, tile_elems, workspace_bytes),
-                          tile_elems);
+  const std::size_t kept = TileStore<Scalar>::kept_tiles(second_pass || refine, tile_count, tile_elems, workspace_bytes);
+  TileStore<Scalar> store(kept, tile_elems,
+                          workspace && kept > 0
+                              ? workspace->buffer<Scalar>(Workspace::Use::KeptTiles, kept * tile_elems)
+                              : nullptr);
   std::vector<TileScratch<Scalar>> scratch = tile_scratch<Scalar>(tile_elems, dZq && !sparse);
   TileSparseSink<Scalar> sink;
   const ReferenceTileSchedule schedule(qblocks, rblocks);

@@ -48,6 +48,8 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -101,12 +103,19 @@ Scalar order_distance_to_distance(Scalar s) {
 }
 
 // The rows the tile products run on: the embeddings, or for Cosine their unit
-// rows (zero rows stay zero), with the squared norms the distances need.
+// rows (zero rows stay zero), with the squared norms the distances need. The
+// unit rows go to `unit_storage` (rows x cols) when given, a caller's
+// Workspace buffer, else to storage of their own.
 template <MetricKind Kind, class Scalar>
 class TileRows {
  public:
-  explicit TileRows(const ConstRowRef<Scalar>& X) : X_(X) {
+  explicit TileRows(const ConstRowRef<Scalar>& X, Scalar* unit_storage = nullptr) : X_(X) {
     if constexpr (Kind == MetricKind::Cosine) {
+      if (!unit_storage) {
+        own_.resize(X.rows(), X.cols());
+        unit_storage = own_.data();
+      }
+      new (&unit_) Eigen::Map<RowMatrix<Scalar>>(unit_storage, X.rows(), X.cols());
       normalize_rows<Scalar>(X, unit_, norm_);
       sq_ = (norm_.array() > Scalar(0)).template cast<Scalar>();
     } else {
@@ -127,12 +136,13 @@ class TileRows {
   auto row(Index i) const { return rows(i, 1).row(0); }
   const Vector<Scalar>& squared_norms() const { return sq_; }
   const Vector<Scalar>& norms() const { return norm_; }
-  const RowMatrix<Scalar>& unit() const { return unit_; }
+  const Eigen::Map<RowMatrix<Scalar>>& unit() const { return unit_; }
   const ConstRowRef<Scalar>& X() const { return X_; }
 
  private:
   const ConstRowRef<Scalar>& X_;
-  RowMatrix<Scalar> unit_;
+  RowMatrix<Scalar> own_;
+  Eigen::Map<RowMatrix<Scalar>> unit_{nullptr, 0, 0};
   Vector<Scalar> norm_;
   Vector<Scalar> sq_;
 };
@@ -241,6 +251,15 @@ Index tile_side(std::size_t workspace_bytes, Index n) {
   return std::max<Index>(side, 1);
 }
 
+// The row sums of a tile's weights, evaluated into `out`: left inside a
+// diagonal product, Eigen would recompute each sum for every column it scales.
+template <class Scalar>
+Eigen::Map<Vector<Scalar>> tile_row_sums(const Eigen::Map<RowMatrix<Scalar>>& W, TileRowBuffer<Scalar>& out) {
+  Eigen::Map<Vector<Scalar>> sums(out.data(), W.rows());
+  sums = W.rowwise().sum();
+  return sums;
+}
+
 // dZ from one tile's pair weights W (dL/dd_ij of the unordered pairs, zero
 // elsewhere), consumed: W becomes the product-form weights.
 template <MetricKind Kind, class Scalar, MetricKind RowsKind>
@@ -278,12 +297,10 @@ void tile_backward(const TileRows<RowsKind, Scalar>& R, const DistanceTile<Scala
     dZ.middleRows(t.i0, t.rows).noalias() += W * ZJ;
     if (!t.diagonal) dZ.middleRows(t.j0, t.cols).noalias() += W.transpose() * ZI;
   } else {
-    if (t.diagonal) {
-      dZ.middleRows(t.i0, t.rows) += W.rowwise().sum().asDiagonal() * ZI;
-      dZ.middleRows(t.i0, t.rows).noalias() -= W * ZJ;
-    } else {
-      dZ.middleRows(t.i0, t.rows) += W.rowwise().sum().asDiagonal() * ZI;
-      dZ.middleRows(t.i0, t.rows).noalias() -= W * ZJ;
+    TileRowBuffer<Scalar> sums;
+    dZ.middleRows(t.i0, t.rows) += tile_row_sums(W, sums).asDiagonal() * ZI;
+    dZ.middleRows(t.i0, t.rows).noalias() -= W * ZJ;
+    if (!t.diagonal) {
       // Column sums as a sum of rows: contiguous, vectorised (colwise() on a
       // row-major tile strides through memory one element at a time).
       Eigen::Matrix<Scalar, 1, Eigen::Dynamic> col_sum = W.row(0);
@@ -383,12 +400,21 @@ class TileStore {
     return capacity > 2 ? capacity - 2 : 0;
   }
 
-  TileStore(std::size_t kept_tiles, std::size_t tile_elems)
-      : kept_tiles_(kept_tiles), elems_(tile_elems), kept_(kept_tiles * tile_elems), kept_near_(kept_tiles) {}
+  // The kept tiles live in `storage` (kept_tiles x tile_elems) when given, a
+  // caller's Workspace buffer, else in storage of their own. Either way they
+  // start uninitialised: pass 1 writes every kept tile before it is read.
+  TileStore(std::size_t kept_tiles, std::size_t tile_elems, Scalar* storage = nullptr)
+      : kept_tiles_(kept_tiles), elems_(tile_elems), kept_near_(kept_tiles) {
+    if (!storage && kept_tiles > 0) {
+      own_.reset(new Scalar[kept_tiles * tile_elems]);
+      storage = own_.get();
+    }
+    kept_ = storage;
+  }
 
   // Slot k's distances and near pairs in the first pass: the kept slot, or the scratch.
   Scalar* distances(std::size_t slot, TileScratch<Scalar>& mine) {
-    return slot < kept_tiles_ ? kept_.data() + slot * elems_ : mine.buffer.data();
+    return slot < kept_tiles_ ? kept_ + slot * elems_ : mine.buffer.data();
   }
   std::vector<NearPair>& near(std::size_t slot, TileScratch<Scalar>& mine) {
     return slot < kept_tiles_ ? kept_near_[slot] : mine.near;
@@ -400,7 +426,7 @@ class TileStore {
                       Compute&& compute) const {
     if (slot < kept_tiles_) {
       tile_near = &kept_near_[slot];
-      return kept_.data() + slot * elems_;
+      return kept_ + slot * elems_;
     }
     mine.near.clear();
     compute(mine.buffer.data(), mine.near);
@@ -411,7 +437,8 @@ class TileStore {
  private:
   std::size_t kept_tiles_;
   std::size_t elems_;
-  std::vector<Scalar> kept_;
+  std::unique_ptr<Scalar[]> own_;
+  Scalar* kept_ = nullptr;
   std::vector<std::vector<NearPair>> kept_near_;
 };
 

@@ -26,7 +26,10 @@
 // loss(X, labels, reference_set(X, labels, 0)) with its full gradient.
 //
 // Memory: the M x D buffer; the loss runs under its own workspace budget
-// (never an N x M matrix beyond options.workspace_bytes).
+// (never an N x M matrix beyond options.workspace_bytes), in buffers the
+// memory keeps from step to step (a Workspace, engine/workspace.hpp): up to
+// the budget plus, under Cosine, the M x D unit rows. release_workspace()
+// frees them; workspace_bytes() says how much they hold.
 //
 // Bad input (std::invalid_argument naming the argument): memory_size <= 0,
 // embedding_size <= 0, X with other than embedding_size columns, labels or
@@ -38,7 +41,9 @@
 #include "contrastive/core/reference_set.hpp"
 #include "contrastive/core/types.hpp"
 #include "contrastive/core/validation.hpp"
+#include "contrastive/engine/workspace.hpp"
 
+#include <cstddef>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -82,6 +87,10 @@ class CrossBatchMemory {
   // The held rows and their labels (slots [0, size())).
   auto embeddings() const { return embeddings_.topRows(size()); }
   auto labels() const { return labels_.head(size()); }
+
+  // The loss's reused buffers: how much they hold, and freeing them (the next step allocates again).
+  std::size_t workspace_bytes() const { return workspace_.bytes(); }
+  void release_workspace() { workspace_.release(); }
 
   // Empties the memory and restarts the warm-up count.
   void reset() {
@@ -158,8 +167,8 @@ class CrossBatchMemory {
     // 2-4. The queries against the memory.
     if (!enqueue_mask) {
       // The batch sits in slots first, first + 1, ... (mod M): those are its self pairs.
-      result = n > 0 ? loss(x, y, reference_set(held, held_labels, first).detached())
-                     : loss(x, y, reference_set(held, held_labels).detached());
+      result = n > 0 ? loss(x, y, memory_set(held, held_labels, first))
+                     : loss(x, y, memory_set(held, held_labels, -1));
       result.grad.resize(1);
       return result;
     }
@@ -174,7 +183,8 @@ class CrossBatchMemory {
       queries.row(k) = x.row(rows[static_cast<std::size_t>(k)]);
       query_labels(k) = y(rows[static_cast<std::size_t>(k)]);
     }
-    const LossResult<Scalar> r = loss(queries, query_labels, reference_set(held, held_labels).detached());
+    const LossResult<Scalar> r =
+        loss(queries, query_labels, memory_set(held, held_labels, -1));
     result.value = r.value;
     result.terms = r.terms;
     result.grad.assign(1, RowMatrix<Scalar>::Zero(n, x.cols()));
@@ -182,8 +192,18 @@ class CrossBatchMemory {
     return result;
   }
 
+  // The held rows as the loss sees them: no gradient, this memory's buffers,
+  // and no second embedding check (every row was checked as it entered).
+  template <class Rows>
+  ReferenceSet<Rows> memory_set(const Rows& held, const LabelVector& held_labels, Index self_offset) {
+    const ReferenceSet<Rows> set =
+        self_offset >= 0 ? reference_set(held, held_labels, self_offset) : reference_set(held, held_labels);
+    return set.detached().reusing(workspace_).checked_rows();
+  }
+
   CrossBatchMemoryOptions options_;
   RowMatrix<Scalar> embeddings_;
+  Workspace workspace_;  // the loss's large buffers, reused step after step
   LabelVector labels_;
   Index next_ = 0;
   bool filled_ = false;

@@ -152,9 +152,8 @@ void symmetric_gram(const ConstRowRef<Scalar>& A, RowMatrix<Scalar>& G) {
 }
 
 template <class Scalar>
-void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vector<Scalar>& norm) {
+void normalize_rows(const ConstRowRef<Scalar>& X, Eigen::Map<RowMatrix<Scalar>> unit, Vector<Scalar>& norm) {
   norm = X.rowwise().norm();
-  unit.resize(X.rows(), X.cols());
   for (Index i = 0; i < X.rows(); ++i) {
     // A zero row stays zero: cosine similarity 0 against everything, gradient 0.
     if (norm(i) > Scalar(0)) {
@@ -163,6 +162,12 @@ void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vecto
       unit.row(i).setZero();
     }
   }
+}
+
+template <class Scalar>
+void normalize_rows(const ConstRowRef<Scalar>& X, RowMatrix<Scalar>& unit, Vector<Scalar>& norm) {
+  unit.resize(X.rows(), X.cols());
+  normalize_rows<Scalar>(X, Eigen::Map<RowMatrix<Scalar>>(unit.data(), X.rows(), X.cols()), norm);
 }
 
 // Eigen's float packet sqrt under EIGEN_FAST_MATH (on by default) is an rsqrt
