@@ -139,9 +139,8 @@ class BatchAllTiles {
         Scalar* ac = cols.active(k) + c0;
         for (Index c = 0; c < m; ++c) {
           const Scalar h = ((th[c] - d[c]) + margin_) * neg[c];
-          const bool on = h > Scalar(0);
-          hs[c] += on ? h : Scalar(0);
-          ac[c] += on ? Scalar(1) : Scalar(0);
+          hs[c] += std::max(h, Scalar(0));  // a max vectorises; a select of arithmetic does not
+          ac[c] += h > Scalar(0) ? Scalar(1) : Scalar(0);
         }
       }
     }
@@ -199,8 +198,8 @@ class BatchAllTiles {
         const Scalar* th = cols.threshold(k) + c0;
         const Scalar* wj = cols.weight() + c0;
         for (Index c = 0; c < m; ++c) {
-          const bool on = ((th[c] - d[c]) + margin_) * neg[c] > Scalar(0);
-          g[c] -= on ? wj[c] : Scalar(0);
+          const Scalar h = ((th[c] - d[c]) + margin_) * neg[c];
+          g[c] -= (h > Scalar(0) ? Scalar(1) : Scalar(0)) * wj[c];  // exact: wj is finite
         }
       }
       pairs_.for_positives(i, j0, m, [&](Index p) {

@@ -340,12 +340,16 @@ void weight_row(const Scalar* up, const Scalar* up_transposed, const Scalar* dis
     } else if constexpr (Kind == MetricKind::SquaredEuclidean) {
       for (Index k = 0; k < c; ++k) out[k] = Scalar(2) * u[k];
     } else {
-      // u / d, with the zero subgradient at coincident points; the division never sees a zero.
+      // u / d, with the zero subgradient at coincident points; the division never
+      // sees a zero. Two loops: a select whose arm is arithmetic stays a branch
+      // under trapping math (the default) and does not vectorise; a select of
+      // loaded values does.
       const Scalar* d = distance + k0;
       for (Index k = 0; k < c; ++k) {
-        const Scalar q = u[k] / (d[k] > Scalar(0) ? d[k] : Scalar(1));
-        out[k] = d[k] > Scalar(0) ? q : Scalar(0);
+        const Scalar safe = d[k] > Scalar(0) ? d[k] : Scalar(1);
+        out[k] = u[k] / safe;
       }
+      for (Index k = 0; k < c; ++k) out[k] = d[k] > Scalar(0) ? out[k] : Scalar(0);
     }
   }
 }

@@ -68,11 +68,12 @@ class OnlineSoftmin {
     Scalar* cand = scratch.cand.data();
     Scalar* step = scratch.step.data();
     Scalar* old = shift_.data() + j0;
-    for (Index c = 0; c < m; ++c) {
-      cand[c] = keep[c] > Scalar(0) && d[c] < old[c] ? d[c] : old[c];
-      // The rescaling exponent: 0 unless the shift moves (avoids inf - inf).
-      step[c] = cand[c] < old[c] ? (cand[c] - old[c]) * inv_t_ : Scalar(0);
-    }
+    // Three plain loops, each vectorised: a select whose arm is arithmetic
+    // would stay a branch under trapping math (the default).
+    for (Index c = 0; c < m; ++c) cand[c] = keep[c] > Scalar(0) && d[c] < old[c] ? d[c] : old[c];
+    for (Index c = 0; c < m; ++c) step[c] = (cand[c] - old[c]) * inv_t_;
+    // The rescaling exponent: 0 unless the shift moves (discards inf - inf).
+    for (Index c = 0; c < m; ++c) step[c] = cand[c] < old[c] ? step[c] : Scalar(0);
     const Eigen::Map<const Row> dv(d, m), kv(keep, m), nv(cand, m), sv(step, m);
     sum_.segment(j0, m) = sum_.segment(j0, m) * sv.exp() + kv * ((nv - dv) * inv_t_).min(Scalar(0)).exp();
     shift_.segment(j0, m) = nv;
