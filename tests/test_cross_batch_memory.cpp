@@ -180,6 +180,10 @@ TEST_CASE("CrossBatchMemory matches a plain ring buffer and the reference-set lo
   }
   // The loss's buffers stay with the memory (under Cosine at least the unit rows) until released.
   CHECK(memory.workspace_bytes() >= std::size_t(M * D) * sizeof(double));
+  // A copy holds the same ring and starts with an empty workspace.
+  CrossBatchMemory<double> copy = memory;
+  CHECK(copy.embeddings() == memory.embeddings());
+  CHECK(copy.workspace_bytes() == 0);
   memory.release_workspace();
   CHECK(memory.workspace_bytes() == 0);
 }

@@ -655,21 +655,18 @@ TEST_CASE("mined triplets against a reference set: finite differences", "[refere
 TEMPLATE_TEST_CASE("reference-set losses reusing a Workspace give the bits of a call without one",
                    "[reference][workspace]", float, double) {
   using S = TestType;
-  const std::size_t tiny = 16 * 16 * 2 * sizeof(S) * 2;  // 16-row tiles, four kept at most
-  SupConOptions sc;
-  sc.workspace_bytes = tiny;
-  MultiSimilarityOptions ms;
-  ms.workspace_bytes = tiny;
-  ContrastiveOptions co;
-  co.workspace_bytes = tiny;
-  CircleOptions ci;
-  ci.workspace_bytes = tiny;
-  NCAOptions nc;
-  nc.workspace_bytes = tiny;
-  LiftedStructureOptions li;
-  li.workspace_bytes = tiny;
-  TripletOptions bh;
-  bh.workspace_bytes = tiny;
+  // Options whose budget gives 16-row tiles, four kept at most.
+  const auto tiny = [](auto options) {
+    options.workspace_bytes = 16 * 16 * 2 * sizeof(S) * 2;
+    return options;
+  };
+  const SupConOptions sc = tiny(SupConOptions{});
+  const MultiSimilarityOptions ms = tiny(MultiSimilarityOptions{});
+  const ContrastiveOptions co = tiny(ContrastiveOptions{});
+  const CircleOptions ci = tiny(CircleOptions{});
+  const NCAOptions nc = tiny(NCAOptions{});
+  const LiftedStructureOptions li = tiny(LiftedStructureOptions{});
+  const TripletOptions bh = tiny(TripletOptions{});
   const auto check = [&](const char* name, const auto& loss) {
     INFO(name);
     Workspace workspace;

@@ -35,9 +35,11 @@ class Workspace {
   // What a buffer is for; each is reused only for the same purpose.
   enum class Use : std::size_t { KeptTiles, ReferenceUnitRows, Count };
 
+  // A copy starts empty: the buffers are scratch, not state, so an object
+  // holding a workspace (CrossBatchMemory) stays copyable.
   Workspace() = default;
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
+  Workspace(const Workspace&) {}
+  Workspace& operator=(const Workspace&) { return *this; }
   Workspace(Workspace&&) noexcept = default;
   Workspace& operator=(Workspace&&) noexcept = default;
 
